@@ -1,0 +1,76 @@
+/* Status names, phrases and the per-thread error message. */
+#include "mtl/status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MTL_ERROR_CAP 1024
+
+static _Thread_local char error_message[MTL_ERROR_CAP];
+
+static const struct {
+    const char *name;
+    const char *phrase;
+} status_text[] = {
+    [MTL_OK] = {"MTL_OK", "success"},
+    [MTL_ERR_NOMEM] = {"MTL_ERR_NOMEM", "out of memory"},
+    [MTL_ERR_INVALID] = {"MTL_ERR_INVALID", "invalid argument"},
+    [MTL_ERR_CONFIG] = {"MTL_ERR_CONFIG", "configuration error"},
+    [MTL_ERR_IO] = {"MTL_ERR_IO", "input/output error"},
+    [MTL_ERR_DATA] = {"MTL_ERR_DATA", "bad data"},
+    [MTL_ERR_ABI] = {"MTL_ERR_ABI", "incompatible plugin ABI"},
+    [MTL_ERR_PLUGIN] = {"MTL_ERR_PLUGIN", "plugin failure"},
+    [MTL_ERR_NUMERIC] = {"MTL_ERR_NUMERIC", "numerical failure"},
+    [MTL_ERR_UNSUPPORTED] = {"MTL_ERR_UNSUPPORTED", "not supported"},
+    [MTL_ERR_INTERRUPTED] = {"MTL_ERR_INTERRUPTED", "interrupted"},
+};
+
+static int status_known(mtl_status status)
+{
+    return (unsigned)status < sizeof status_text / sizeof status_text[0];
+}
+
+const char *mtl_status_name(mtl_status status)
+{
+    return status_known(status) ? status_text[status].name : "MTL_UNKNOWN";
+}
+
+const char *mtl_status_phrase(mtl_status status)
+{
+    return status_known(status) ? status_text[status].phrase : "unknown status";
+}
+
+mtl_status mtl_error_set(mtl_status status, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+mtl_status mtl_error_wrap(mtl_status status, const char *fmt, ...)
+{
+    char prefix[MTL_ERROR_CAP];
+    char old[MTL_ERROR_CAP];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, error_message, sizeof old);
+    snprintf(error_message, sizeof error_message, "%s: %s", prefix, old);
+    return status;
+}
+
+const char *mtl_error_message(void)
+{
+    return error_message;
+}
+
+void mtl_error_clear(void)
+{
+    error_message[0] = '\0';
+}
