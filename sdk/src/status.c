@@ -53,15 +53,21 @@ mtl_status mtl_error_set(mtl_status status, const char *fmt, ...)
 
 mtl_status mtl_error_wrap(mtl_status status, const char *fmt, ...)
 {
-    char prefix[MTL_ERROR_CAP];
     char old[MTL_ERROR_CAP];
+    size_t used;
     va_list ap;
 
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
     memcpy(old, error_message, sizeof old);
-    snprintf(error_message, sizeof error_message, "%s: %s", prefix, old);
+    va_start(ap, fmt);
+    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    va_end(ap);
+    used = strlen(error_message);
+    if (used + 2 < sizeof error_message) {
+        memcpy(error_message + used, ": ", 3);
+        used += 2;
+        /* Truncates a long message rather than overflowing the buffer. */
+        strncat(error_message + used, old, sizeof error_message - used - 1);
+    }
     return status;
 }
 
