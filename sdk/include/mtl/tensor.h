@@ -189,6 +189,9 @@ mtl_tensor *mtl_stack(mtl_graph *g, int n, mtl_tensor *const *items);
 /* The same values with another shape of the same number of elements. */
 mtl_tensor *mtl_reshape(mtl_graph *g, mtl_tensor *a, int ndim, const int64_t *shape);
 
+/* Matrix product of a [m, k] and b [k, n]: a [m, n] result (OpenBLAS on the CPU). */
+mtl_tensor *mtl_matmul(mtl_graph *g, mtl_tensor *a, mtl_tensor *b);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,123 @@
+/*
+ * core.h - the layout of tensors, graphs and models, shared by the core's
+ * source files (tensor.c, graph.c, ops.c, adam.c).  Internal to libmtl.
+ */
+#ifndef MTL_CORE_H
+#define MTL_CORE_H
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "backend.h"
+#include "mtl/tensor.h"
+
+typedef enum mtl_tensor_kind {
+    MTL_TENSOR_PARAM = 0,  /* owned by a model, with a gradient buffer */
+    MTL_TENSOR_BUFFER = 1, /* owned by a model, no gradient */
+    MTL_TENSOR_INPUT = 2,  /* made by mtl_graph_input/scalar, writable */
+    MTL_TENSOR_RESULT = 3  /* made by an op, read-only */
+} mtl_tensor_kind;
+
+struct mtl_tensor {
+    float *data; /* backend memory */
+    /*
+     * The gradient accumulator: a parameter's gradient buffer, a retained
+     * tensor's buffer, or scratch of the current backward pass (valid only
+     * while `pass` equals the graph's pass).
+     */
+    float *gacc;
+    int64_t numel;
+    int64_t shape[MTL_MAX_DIMS];
+    uint32_t pass; /* the backward pass that last reached the tensor */
+    uint8_t ndim;
+    uint8_t kind;          /* an mtl_tensor_kind */
+    uint8_t requires_grad; /* a recorded op depends on it through a parameter */
+    uint8_t retained;      /* mtl_graph_retain_grad() was called */
+};
+
+/* A parameter or buffer of a model. */
+typedef struct mtl_param {
+    mtl_tensor t; /* first, so that a tensor of kind PARAM/BUFFER is an mtl_param */
+    char *name;
+    mtl_role role;
+    int task;
+    unsigned flags;
+} mtl_param;
+
+typedef struct mtl_node mtl_node;
+
+/*
+ * Back-propagates one recorded op: dy is the gradient of its output; the
+ * function adds the inputs' contributions to their accumulators, obtained
+ * with mtl_grad_acc().
+ */
+typedef void (*mtl_backward_fn)(mtl_graph *g, const mtl_node *node, const float *dy);
+
+/* One recorded op on the tape, in the graph's arena. */
+struct mtl_node {
+    mtl_node *prev; /* the op recorded before this one */
+    mtl_backward_fn backward;
+    mtl_tensor *out;
+    float p0, p1; /* the op's float constants */
+    int32_t op;   /* the backend op enum, when the backward needs it */
+    int32_t n_in;
+    int64_t index; /* the op's integer constant (select) */
+    mtl_tensor *in[];
+};
+
+typedef struct mtl_retained {
+    struct mtl_retained *next;
+    mtl_tensor *t;
+} mtl_retained;
+
+struct mtl_graph {
+    const mtl_backend *be;
+    mtl_arena meta;         /* tensors, nodes: host memory */
+    mtl_arena data;         /* tensor values and gradients: backend memory */
+    mtl_node *tape;         /* the most recent node */
+    mtl_retained *retained; /* tensors whose gradient is kept */
+    uint32_t pass;          /* the current (or last) backward pass, from 1 */
+    int recording;
+    int backward_nomem; /* an allocation failed in the current backward pass */
+    mtl_status status;  /* the first error since the last reset */
+    char message[512];  /* its reason */
+};
+
+struct mtl_model {
+    const mtl_backend *be;
+    mtl_param **params;
+    size_t n_params, cap_params;
+    mtl_param **buffers;
+    size_t n_buffers, cap_buffers;
+};
+
+/* Records the first error of the step (printf-style); returns NULL. */
+mtl_tensor *mtl_graph_fail(mtl_graph *g, mtl_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* A new tensor in the graph's arena, values uninitialised; NULL (recorded) on failure. */
+mtl_tensor *mtl_graph_new_tensor(mtl_graph *g, mtl_tensor_kind kind, int ndim, const int64_t *shape,
+                                 int64_t numel);
+
+/* Appends a node with n_in inputs to the tape; NULL (recorded) on failure. */
+mtl_node *mtl_graph_record(mtl_graph *g, mtl_backward_fn backward, mtl_tensor *out, int n_in);
+
+/*
+ * The accumulator of t's gradient in the current backward pass, zero-filled
+ * scratch on first use; NULL when out of memory (the pass then fails).
+ */
+float *mtl_grad_acc(mtl_graph *g, mtl_tensor *t);
+
+/*
+ * Checks ndim and shape and returns the element count, or -1 with the reason
+ * set as "<prefix>: detail".
+ */
+int64_t mtl_shape_numel(const char *prefix, int ndim, const int64_t *shape);
+
+/* "[3, 4]" into buf. */
+const char *mtl_shape_format(const mtl_tensor *t, char *buf, size_t cap);
+
+#endif /* MTL_CORE_H */

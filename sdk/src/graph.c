@@ -1,0 +1,270 @@
+/*
+ * Graphs: the per-step arena, the tape of recorded ops and reverse-mode
+ * differentiation over it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+/* Blocks of a fresh graph: enough for a small step without growing. */
+#define META_BLOCK (64u * 1024u)
+#define DATA_BLOCK (64u * 1024u)
+
+mtl_status mtl_graph_create(mtl_graph **graph)
+{
+    mtl_graph *g;
+
+    if (!graph)
+        return mtl_error_set(MTL_ERR_INVALID, "graph: mtl_graph_create: NULL argument");
+    g = calloc(1, sizeof *g);
+    if (!g)
+        return mtl_error_set(MTL_ERR_NOMEM, "graph: mtl_graph_create: out of memory");
+    g->be = mtl_backend_default();
+    mtl_arena_init(&g->meta, META_BLOCK, malloc, free);
+    mtl_arena_init(&g->data, DATA_BLOCK, g->be->mem_alloc, g->be->mem_free);
+    g->recording = 1;
+    *graph = g;
+    return MTL_OK;
+}
+
+void mtl_graph_destroy(mtl_graph *graph)
+{
+    if (!graph)
+        return;
+    mtl_arena_deinit(&graph->meta);
+    mtl_arena_deinit(&graph->data);
+    free(graph);
+}
+
+void mtl_graph_reset(mtl_graph *graph)
+{
+    if (!graph)
+        return;
+    mtl_arena_reset(&graph->meta);
+    mtl_arena_reset(&graph->data);
+    graph->tape = NULL;
+    graph->retained = NULL;
+    graph->recording = 1;
+    graph->status = MTL_OK;
+    graph->message[0] = '\0';
+}
+
+mtl_status mtl_graph_status(const mtl_graph *graph)
+{
+    if (!graph)
+        return mtl_error_set(MTL_ERR_INVALID, "graph: mtl_graph_status: NULL graph");
+    /* The thread's message may have been replaced since: restore the step's. */
+    if (graph->status != MTL_OK)
+        mtl_error_set(graph->status, "%s", graph->message);
+    return graph->status;
+}
+
+void mtl_graph_set_recording(mtl_graph *graph, int on)
+{
+    if (graph)
+        graph->recording = on != 0;
+}
+
+size_t mtl_graph_bytes(const mtl_graph *graph)
+{
+    return graph ? graph->meta.held + graph->data.held : 0;
+}
+
+size_t mtl_graph_peak_bytes(const mtl_graph *graph)
+{
+    /* Both arenas only grow inside a step, so their peaks happen together. */
+    return graph ? graph->meta.peak + graph->data.peak : 0;
+}
+
+mtl_tensor *mtl_graph_fail(mtl_graph *g, mtl_status status, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (g->status != MTL_OK)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(g->message, sizeof g->message, fmt, ap);
+    va_end(ap);
+    g->status = status;
+    mtl_error_set(status, "%s", g->message);
+    return NULL;
+}
+
+mtl_tensor *mtl_graph_new_tensor(mtl_graph *g, mtl_tensor_kind kind, int ndim, const int64_t *shape,
+                                 int64_t numel)
+{
+    mtl_tensor *t = mtl_arena_alloc(&g->meta, sizeof *t);
+    float *data = mtl_arena_alloc(&g->data, (size_t)numel * sizeof(float));
+
+    if (!t || !data)
+        return mtl_graph_fail(g, MTL_ERR_NOMEM, "graph: out of memory (%lld elements)",
+                              (long long)numel);
+    t->data = data;
+    t->gacc = NULL;
+    t->numel = numel;
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
+    t->pass = 0;
+    t->ndim = (uint8_t)ndim;
+    t->kind = (uint8_t)kind;
+    t->requires_grad = 0;
+    t->retained = 0;
+    return t;
+}
+
+mtl_node *mtl_graph_record(mtl_graph *g, mtl_backward_fn backward, mtl_tensor *out, int n_in)
+{
+    mtl_node *n = mtl_arena_alloc(&g->meta, sizeof *n + (size_t)n_in * sizeof n->in[0]);
+
+    if (!n) {
+        mtl_graph_fail(g, MTL_ERR_NOMEM, "graph: out of memory for the tape");
+        return NULL;
+    }
+    n->prev = g->tape;
+    n->backward = backward;
+    n->out = out;
+    n->n_in = n_in;
+    out->requires_grad = 1;
+    g->tape = n;
+    return n;
+}
+
+mtl_tensor *mtl_graph_input(mtl_graph *graph, int ndim, const int64_t *shape)
+{
+    int64_t numel;
+
+    if (!graph)
+        return NULL;
+    numel = mtl_shape_numel("graph: mtl_graph_input", ndim, shape);
+    if (numel < 0)
+        return mtl_graph_fail(graph, MTL_ERR_INVALID, "%s", mtl_error_message());
+    return mtl_graph_new_tensor(graph, MTL_TENSOR_INPUT, ndim, shape, numel);
+}
+
+mtl_tensor *mtl_graph_scalar(mtl_graph *graph, float value)
+{
+    mtl_tensor *t;
+
+    if (!graph)
+        return NULL;
+    t = mtl_graph_new_tensor(graph, MTL_TENSOR_INPUT, 0, NULL, 1);
+    if (t)
+        graph->be->fill(1, value, t->data);
+    return t;
+}
+
+void mtl_graph_retain_grad(mtl_graph *graph, mtl_tensor *t)
+{
+    mtl_retained *r;
+
+    if (!graph || !t || t->kind == MTL_TENSOR_PARAM || t->retained)
+        return;
+    r = mtl_arena_alloc(&graph->meta, sizeof *r);
+    t->gacc = mtl_arena_alloc(&graph->data, (size_t)t->numel * sizeof(float));
+    if (!r || !t->gacc) {
+        t->gacc = NULL;
+        mtl_graph_fail(graph, MTL_ERR_NOMEM, "graph: mtl_graph_retain_grad: out of memory");
+        return;
+    }
+    graph->be->fill(t->numel, 0.0f, t->gacc);
+    r->t = t;
+    r->next = graph->retained;
+    graph->retained = r;
+    t->retained = 1;
+    /* Ops recorded from now on carry its gradient. */
+    if (graph->recording)
+        t->requires_grad = 1;
+}
+
+float *mtl_grad_acc(mtl_graph *g, mtl_tensor *t)
+{
+    if (t->kind == MTL_TENSOR_PARAM)
+        return t->gacc;
+    if (t->pass != g->pass) {
+        t->pass = g->pass;
+        if (!t->retained) {
+            t->gacc = mtl_arena_alloc(&g->data, (size_t)t->numel * sizeof(float));
+            if (!t->gacc) {
+                g->backward_nomem = 1;
+                return NULL;
+            }
+            g->be->fill(t->numel, 0.0f, t->gacc);
+        }
+    }
+    return t->gacc;
+}
+
+/* The gradient of a node's output in this pass, or NULL when the pass never reached it. */
+static const float *grad_reached(const mtl_graph *g, const mtl_tensor *t)
+{
+    return t->pass == g->pass ? t->gacc : NULL;
+}
+
+static mtl_status check_outputs(mtl_graph *g, int n, mtl_tensor *const *outputs, const float *seeds)
+{
+    if (n < 0 || (n > 0 && (!outputs || !seeds)))
+        return mtl_error_set(MTL_ERR_INVALID,
+                             "graph: mtl_graph_backward: bad outputs (expected n >= 0 with "
+                             "outputs and seeds, got n = %d)",
+                             n);
+    if (g->status != MTL_OK)
+        return mtl_error_wrap(mtl_graph_status(g),
+                              "graph: mtl_graph_backward: the step failed earlier");
+    for (int i = 0; i < n; i++) {
+        if (!outputs[i])
+            return mtl_error_set(MTL_ERR_INVALID, "graph: mtl_graph_backward: output %d is NULL",
+                                 i);
+        if (outputs[i]->numel != 1)
+            return mtl_error_set(MTL_ERR_INVALID,
+                                 "graph: mtl_graph_backward: output %d is not a one-element "
+                                 "tensor (expected 1 element, got %lld)",
+                                 i, (long long)outputs[i]->numel);
+    }
+    return MTL_OK;
+}
+
+mtl_status mtl_graph_backward(mtl_graph *graph, int n, mtl_tensor *const *outputs,
+                              const float *seeds)
+{
+    mtl_arena_mark mark;
+    mtl_status st;
+
+    if (!graph)
+        return mtl_error_set(MTL_ERR_INVALID, "graph: mtl_graph_backward: NULL graph");
+    st = check_outputs(graph, n, outputs, seeds);
+    if (st != MTL_OK)
+        return st;
+
+    /* A new pass number makes every scratch accumulator of the last pass stale. */
+    if (++graph->pass == 0)
+        graph->pass = 1;
+    graph->backward_nomem = 0;
+    for (mtl_retained *r = graph->retained; r; r = r->next)
+        graph->be->fill(r->t->numel, 0.0f, r->t->gacc);
+
+    mark = mtl_arena_get_mark(&graph->data);
+    for (int i = 0; i < n; i++) {
+        float *dy;
+
+        if (!outputs[i]->requires_grad)
+            continue; /* depends on no parameter: nothing to propagate */
+        dy = mtl_grad_acc(graph, outputs[i]);
+        if (dy)
+            graph->be->add_constant(1, seeds[i], dy);
+    }
+
+    /* The tape is in creation order, a topological order: walk it backwards. */
+    for (const mtl_node *node = graph->tape; node && !graph->backward_nomem; node = node->prev) {
+        const float *dy = grad_reached(graph, node->out);
+        if (dy)
+            node->backward(graph, node, dy);
+    }
+
+    mtl_arena_release(&graph->data, mark);
+    if (graph->backward_nomem)
+        return mtl_error_set(MTL_ERR_NOMEM, "graph: mtl_graph_backward: out of memory");
+    return MTL_OK;
+}
