@@ -65,8 +65,12 @@ static const mtl_option toy_options[] = {
      "3 (-7.5, -0.5), 4 (9, -1)"},
 };
 
-/* The protocol of the paper: one epoch of 35,000 Adam steps at lr 1e-3. */
-static const char *const toy_defaults[] = {"train.epochs=1", "train.lr=1e-3", NULL};
+/*
+ * The protocol of the paper: one epoch of 35,000 plain Adam steps at lr 1e-3
+ * (no weight decay, no schedule).
+ */
+static const char *const toy_defaults[] = {"train.epochs=1", "train.lr=1e-3",
+                                           "train.weight_decay=0", "train.scheduler=none", NULL};
 
 /* One recorded point of a trajectory. */
 typedef struct toy_point {
