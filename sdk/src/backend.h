@@ -109,6 +109,10 @@ typedef struct mtl_backend {
     /* One Adam update of n parameters p with gradients g and moments m, v. */
     void (*adam)(int64_t n, float *p, const float *g, float *m, float *v,
                  const mtl_adam_coef *coef);
+
+    /* ---- graph-network ops (mtl/nn.h) ------------------------------------ */
+    /* The kernels of nn_backend.h. */
+    const struct mtl_nn_backend *nn;
 } mtl_backend;
 
 /* The CPU backend (sdk/src/cpu/). */

@@ -6,6 +6,7 @@
 #include "mtl/status.h"
 #include "mtl/rng.h"
 #include "mtl/tensor.h"
+#include "mtl/nn.h"
 #include "mtl/optim.h"
 #include "mtl/plugin.h"
 #include "mtl/method.h"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../backend.h"
+#include "../nn_backend.h"
 
 static void *cpu_mem_alloc(size_t bytes)
 {
@@ -324,4 +325,5 @@ const mtl_backend mtl_cpu_backend = {
     .reduce_backward = cpu_reduce_backward,
     .gemm = cpu_gemm,
     .adam = cpu_adam,
+    .nn = &mtl_cpu_nn_backend,
 };
