@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal symbols stay out of libmtl's exported ABI. */
+#pragma GCC visibility push(hidden)
+
 typedef struct mtl_arena_block {
     struct mtl_arena_block *next;
     char *mem;
@@ -74,5 +77,7 @@ static inline mtl_arena_mark mtl_arena_get_mark(const mtl_arena *a)
 
 /* Frees everything allocated since the mark was taken. */
 void mtl_arena_release(mtl_arena *a, mtl_arena_mark mark);
+
+#pragma GCC visibility pop
 
 #endif /* MTL_ARENA_H */

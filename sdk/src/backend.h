@@ -22,6 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal symbols stay out of libmtl's exported ABI. */
+#pragma GCC visibility push(hidden)
+
 /* Elementwise ops of one operand; p0 and p1 are the op's constants. */
 typedef enum mtl_unary_op {
     MTL_UNARY_NEG = 0,
@@ -120,5 +123,7 @@ extern const mtl_backend mtl_cpu_backend;
 
 /* The backend new models and graphs use. */
 const mtl_backend *mtl_backend_default(void);
+
+#pragma GCC visibility pop
 
 #endif /* MTL_BACKEND_H */

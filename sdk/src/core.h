@@ -11,6 +11,9 @@
 #include "backend.h"
 #include "mtl/tensor.h"
 
+/* Internal symbols stay out of libmtl's exported ABI. */
+#pragma GCC visibility push(hidden)
+
 typedef enum mtl_tensor_kind {
     MTL_TENSOR_PARAM = 0,  /* owned by a model, with a gradient buffer */
     MTL_TENSOR_BUFFER = 1, /* owned by a model, no gradient */
@@ -98,18 +101,75 @@ mtl_tensor *mtl_graph_fail(mtl_graph *g, mtl_status status, const char *fmt, ...
 #endif
     ;
 
-/* A new tensor in the graph's arena, values uninitialised; NULL (recorded) on failure. */
-mtl_tensor *mtl_graph_new_tensor(mtl_graph *g, mtl_tensor_kind kind, int ndim, const int64_t *shape,
-                                 int64_t numel);
+/*
+ * A tensor header in the graph's arena for the values at `data` (NULL: fresh
+ * values in the arena, uninitialised); NULL (recorded) on failure.
+ */
+static inline mtl_tensor *mtl_graph_new_tensor_at(mtl_graph *g, mtl_tensor_kind kind, int ndim,
+                                                  const int64_t *shape, int64_t numel, float *data)
+{
+    mtl_tensor *t = mtl_arena_alloc(&g->meta, sizeof *t);
 
-/* Appends a node with n_in inputs to the tape; NULL (recorded) on failure. */
-mtl_node *mtl_graph_record(mtl_graph *g, mtl_backward_fn backward, mtl_tensor *out, int n_in);
+    if (!data)
+        data = mtl_arena_alloc(&g->data, (size_t)numel * sizeof(float));
+    if (!t || !data)
+        return mtl_graph_fail(g, MTL_ERR_NOMEM, "graph: out of memory (%lld elements)",
+                              (long long)numel);
+    t->data = data;
+    t->gacc = NULL;
+    t->numel = numel;
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
+    t->pass = 0;
+    t->ndim = (uint8_t)ndim;
+    t->kind = (uint8_t)kind;
+    t->requires_grad = 0;
+    t->retained = 0;
+    return t;
+}
+
+/* A new tensor in the graph's arena, values uninitialised; NULL (recorded) on failure. */
+static inline mtl_tensor *mtl_graph_new_tensor(mtl_graph *g, mtl_tensor_kind kind, int ndim,
+                                               const int64_t *shape, int64_t numel)
+{
+    return mtl_graph_new_tensor_at(g, kind, ndim, shape, numel, NULL);
+}
+
+/*
+ * Appends a node with n_in inputs (to be filled by the caller) to the tape,
+ * producing `out`; NULL (recorded) on failure.
+ */
+static inline mtl_node *mtl_graph_record(mtl_graph *g, mtl_backward_fn backward, mtl_tensor *out,
+                                         int n_in)
+{
+    mtl_node *n = mtl_arena_alloc(&g->meta, sizeof *n + (size_t)n_in * sizeof n->in[0]);
+
+    if (!n) {
+        mtl_graph_fail(g, MTL_ERR_NOMEM, "graph: out of memory for the tape");
+        return NULL;
+    }
+    n->prev = g->tape;
+    n->backward = backward;
+    n->out = out;
+    n->n_in = n_in;
+    out->requires_grad = 1;
+    g->tape = n;
+    return n;
+}
+
+/* The slow path of mtl_grad_acc(): the first use of t in this pass. */
+float *mtl_grad_acc_first(mtl_graph *g, mtl_tensor *t);
 
 /*
  * The accumulator of t's gradient in the current backward pass, zero-filled
  * scratch on first use; NULL when out of memory (the pass then fails).
  */
-float *mtl_grad_acc(mtl_graph *g, mtl_tensor *t);
+static inline float *mtl_grad_acc(mtl_graph *g, mtl_tensor *t)
+{
+    if (t->kind == MTL_TENSOR_PARAM || t->pass == g->pass)
+        return t->gacc;
+    return mtl_grad_acc_first(g, t);
+}
 
 /*
  * Checks ndim and shape and returns the element count, or -1 with the reason
@@ -119,5 +179,7 @@ int64_t mtl_shape_numel(const char *prefix, int ndim, const int64_t *shape);
 
 /* "[3, 4]" into buf. */
 const char *mtl_shape_format(const mtl_tensor *t, char *buf, size_t cap);
+
+#pragma GCC visibility pop
 
 #endif /* MTL_CORE_H */

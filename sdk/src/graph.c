@@ -93,45 +93,6 @@ mtl_tensor *mtl_graph_fail(mtl_graph *g, mtl_status status, const char *fmt, ...
     return NULL;
 }
 
-mtl_tensor *mtl_graph_new_tensor(mtl_graph *g, mtl_tensor_kind kind, int ndim, const int64_t *shape,
-                                 int64_t numel)
-{
-    mtl_tensor *t = mtl_arena_alloc(&g->meta, sizeof *t);
-    float *data = mtl_arena_alloc(&g->data, (size_t)numel * sizeof(float));
-
-    if (!t || !data)
-        return mtl_graph_fail(g, MTL_ERR_NOMEM, "graph: out of memory (%lld elements)",
-                              (long long)numel);
-    t->data = data;
-    t->gacc = NULL;
-    t->numel = numel;
-    for (int i = 0; i < ndim; i++)
-        t->shape[i] = shape[i];
-    t->pass = 0;
-    t->ndim = (uint8_t)ndim;
-    t->kind = (uint8_t)kind;
-    t->requires_grad = 0;
-    t->retained = 0;
-    return t;
-}
-
-mtl_node *mtl_graph_record(mtl_graph *g, mtl_backward_fn backward, mtl_tensor *out, int n_in)
-{
-    mtl_node *n = mtl_arena_alloc(&g->meta, sizeof *n + (size_t)n_in * sizeof n->in[0]);
-
-    if (!n) {
-        mtl_graph_fail(g, MTL_ERR_NOMEM, "graph: out of memory for the tape");
-        return NULL;
-    }
-    n->prev = g->tape;
-    n->backward = backward;
-    n->out = out;
-    n->n_in = n_in;
-    out->requires_grad = 1;
-    g->tape = n;
-    return n;
-}
-
 mtl_tensor *mtl_graph_input(mtl_graph *graph, int ndim, const int64_t *shape)
 {
     int64_t numel;
@@ -179,21 +140,17 @@ void mtl_graph_retain_grad(mtl_graph *graph, mtl_tensor *t)
         t->requires_grad = 1;
 }
 
-float *mtl_grad_acc(mtl_graph *g, mtl_tensor *t)
+float *mtl_grad_acc_first(mtl_graph *g, mtl_tensor *t)
 {
-    if (t->kind == MTL_TENSOR_PARAM)
-        return t->gacc;
-    if (t->pass != g->pass) {
-        t->pass = g->pass;
-        if (!t->retained) {
-            t->gacc = mtl_arena_alloc(&g->data, (size_t)t->numel * sizeof(float));
-            if (!t->gacc) {
-                g->backward_nomem = 1;
-                return NULL;
-            }
-            g->be->fill(t->numel, 0.0f, t->gacc);
-        }
+    t->pass = g->pass;
+    if (t->retained)
+        return t->gacc; /* zeroed when the pass began */
+    t->gacc = mtl_arena_alloc(&g->data, (size_t)t->numel * sizeof(float));
+    if (!t->gacc) {
+        g->backward_nomem = 1;
+        return NULL;
     }
+    g->be->fill(t->numel, 0.0f, t->gacc);
     return t->gacc;
 }
 

@@ -280,27 +280,6 @@ mtl_tensor *mtl_mean(mtl_graph *g, mtl_tensor *a)
  * select and reshape return views: the result's values are the operand's
  * (op results are immutable, so sharing is safe), with a gradient of their own.
  */
-static mtl_tensor *view_new(mtl_graph *g, mtl_tensor *a, float *data, int ndim,
-                            const int64_t *shape, int64_t numel)
-{
-    mtl_tensor *t = mtl_arena_alloc(&g->meta, sizeof *t);
-
-    if (!t)
-        return mtl_graph_fail(g, MTL_ERR_NOMEM, "graph: out of memory");
-    t->data = data;
-    t->gacc = NULL;
-    t->numel = numel;
-    for (int i = 0; i < ndim; i++)
-        t->shape[i] = shape[i];
-    t->pass = 0;
-    t->ndim = (uint8_t)ndim;
-    t->kind = MTL_TENSOR_RESULT;
-    t->requires_grad = 0;
-    t->retained = 0;
-    (void)a;
-    return t;
-}
-
 static void select_backward(mtl_graph *g, const mtl_node *node, const float *dy)
 {
     mtl_tensor *x = node->in[0];
@@ -325,7 +304,7 @@ mtl_tensor *mtl_select(mtl_graph *g, mtl_tensor *a, int64_t i)
                               "tensor: mtl_select: index out of range (expected 0 <= i < %lld, "
                               "got %lld)",
                               (long long)a->numel, (long long)i);
-    y = view_new(g, a, a->data + i, 0, NULL, 1);
+    y = mtl_graph_new_tensor_at(g, MTL_TENSOR_RESULT, 0, NULL, 1, a->data + i);
     if (!y)
         return NULL;
     if (needs_tape(g, 1, &a)) {
@@ -416,7 +395,7 @@ mtl_tensor *mtl_reshape(mtl_graph *g, mtl_tensor *a, int ndim, const int64_t *sh
                               "tensor: mtl_reshape: element count differs (expected %lld, got "
                               "%lld)",
                               (long long)a->numel, (long long)numel);
-    y = view_new(g, a, a->data, ndim, shape, numel);
+    y = mtl_graph_new_tensor_at(g, MTL_TENSOR_RESULT, ndim, shape, numel, a->data);
     if (!y)
         return NULL;
     if (needs_tape(g, 1, &a)) {
