@@ -21,7 +21,11 @@
  *
  * Ops compute eagerly on the graph's backend (the CPU in this release).
  * Binary elementwise ops take operands of the same shape, or one operand with
- * a single element, which is broadcast.
+ * a single element, which is broadcast (its gradient is the sum).  A NULL
+ * operand records "tensor: OP: operand N is NULL" unless an error is already
+ * recorded.  Results with one element (sums, means, selections, scalars) have
+ * no dimensions (ndim 0), like PyTorch's scalars.  Tensors of one graph must
+ * not be passed to ops of another graph.
  */
 #ifndef MTL_TENSOR_H
 #define MTL_TENSOR_H
@@ -44,7 +48,7 @@ typedef struct mtl_model mtl_model;
 /* ---- tensors ---------------------------------------------------------- */
 
 int mtl_tensor_ndim(const mtl_tensor *t);
-/* Size of dimension i; negative i counts from the end. */
+/* Size of dimension i; negative i counts from the end; -1 out of range. */
 int64_t mtl_tensor_dim(const mtl_tensor *t, int i);
 int64_t mtl_tensor_numel(const mtl_tensor *t);
 
@@ -58,7 +62,8 @@ float *mtl_tensor_data(mtl_tensor *t);
 /*
  * The gradient accumulated by mtl_graph_backward(): for parameters, until
  * mtl_model_zero_grad(); for a tensor passed to mtl_graph_retain_grad(), the
- * gradient of the most recent backward pass.  NULL when there is none.
+ * gradient of the most recent backward pass (zeros when that pass did not
+ * reach it).  NULL for other tensors.
  */
 float *mtl_tensor_grad(mtl_tensor *t);
 
@@ -123,13 +128,20 @@ void mtl_graph_destroy(mtl_graph *graph);
  */
 void mtl_graph_reset(mtl_graph *graph);
 
-/* MTL_OK, or the first error recorded by an op since the last reset. */
+/*
+ * MTL_OK, or the first error recorded by an op since the last reset; its
+ * message becomes this thread's mtl_error_message() again.
+ */
 mtl_status mtl_graph_status(const mtl_graph *graph);
 
 /* Taping on (the default after a reset) or off (evaluation). */
 void mtl_graph_set_recording(mtl_graph *graph, int on);
 
-/* Bytes held by the arena, now and at most since creation. */
+/*
+ * Bytes the arena holds from the system (tensor values, tape, scratch), now
+ * and at most since creation.  A loop repeating one kind of step holds a
+ * constant amount after its first steps.
+ */
 size_t mtl_graph_bytes(const mtl_graph *graph);
 size_t mtl_graph_peak_bytes(const mtl_graph *graph);
 
@@ -137,7 +149,12 @@ size_t mtl_graph_peak_bytes(const mtl_graph *graph);
 mtl_tensor *mtl_graph_input(mtl_graph *graph, int ndim, const int64_t *shape);
 mtl_tensor *mtl_graph_scalar(mtl_graph *graph, float value);
 
-/* Keep the gradient of this (non-parameter) tensor in backward passes. */
+/*
+ * Keep the gradient of this (non-parameter) tensor in backward passes.  Call
+ * it right after the tensor is made: ops recorded before the call do not
+ * carry its gradient.  On a graph input it makes the ops that follow
+ * differentiable with respect to that input.
+ */
 void mtl_graph_retain_grad(mtl_graph *graph, mtl_tensor *t);
 
 /*
@@ -182,14 +199,17 @@ mtl_tensor *mtl_clamp(mtl_graph *g, mtl_tensor *a, float lo, float hi);
 mtl_tensor *mtl_sum(mtl_graph *g, mtl_tensor *a);
 mtl_tensor *mtl_mean(mtl_graph *g, mtl_tensor *a);
 
-/* Element i of a tensor (flat index), as a one-element tensor. */
+/*
+ * Element i of a tensor (flat index, 0 <= i < numel), as a one-element
+ * tensor.  select and reshape share the operand's values (no copy).
+ */
 mtl_tensor *mtl_select(mtl_graph *g, mtl_tensor *a, int64_t i);
 /* n one-element tensors stacked into a vector of length n. */
 mtl_tensor *mtl_stack(mtl_graph *g, int n, mtl_tensor *const *items);
 /* The same values with another shape of the same number of elements. */
 mtl_tensor *mtl_reshape(mtl_graph *g, mtl_tensor *a, int ndim, const int64_t *shape);
 
-/* Matrix product of a [m, k] and b [k, n]: a [m, n] result (OpenBLAS on the CPU). */
+/* Matrix product of a [m, k] and b [k, n]: [m, n] (OpenBLAS on the CPU). */
 mtl_tensor *mtl_matmul(mtl_graph *g, mtl_tensor *a, mtl_tensor *b);
 
 #ifdef __cplusplus
