@@ -22,6 +22,7 @@ import configparser
 import csv
 import math
 import os
+import re
 import sys
 
 PROG = "plot_toy"
@@ -84,24 +85,24 @@ def read_config(run_dir):
 
 
 def method_name(run_dir, cfg):
-    """The run's method code name from config.ini, else from the header
-    comments of that file, else the run folder's name."""
-    for section, key in (("run", "method"), ("method", "name"), ("method", "method"),
-                         ("train", "method")):
-        if cfg.has_option(section, key):
-            return cfg.get(section, key).strip()
+    """The run's method code name: from config.ini's header comment, which
+    mtlhost writes as "# method NAME (PATH), task ...", or a [run] method key;
+    else from a run folder named <task>-<method>-<time>; else the folder's name."""
+    if cfg.has_option("run", "method"):
+        return cfg.get("run", "method").strip()
     try:
         with open(os.path.join(run_dir, "config.ini"), encoding="utf-8") as fh:
             for line in fh:
-                text = line.lstrip("#; ").strip()
-                for prefix in ("method:", "method =", "method="):
-                    if text.lower().startswith(prefix):
-                        word = text[len(prefix):].split()
-                        if word:
-                            return os.path.basename(word[0]).removesuffix(".so")
+                m = re.match(r"[#;]\s*method[\s:=]+([^\s(,]+)", line)
+                if m:
+                    return os.path.basename(m.group(1)).removesuffix(".so")
     except (OSError, UnicodeDecodeError):
         pass
-    return os.path.basename(os.path.normpath(run_dir))
+    base = os.path.basename(os.path.normpath(run_dir))
+    parts = base.split("-")
+    if len(parts) >= 3 and parts[0] == "toy":
+        return parts[1]
+    return base
 
 
 def task_scale(cfg):

@@ -38,11 +38,15 @@ def losses(x1, x2):
     return 0.1 * (c1 * l1 + c2 * q1), c1 * l2 + c2 * q2
 
 
-def write_run(folder, method):
-    """A run folder with straight paths from each start to the front."""
+def write_run(folder, method=None):
+    """A run folder with straight paths from each start to the front; with a
+    method, a config.ini headed the way mtlhost writes it."""
     os.makedirs(folder)
-    with open(os.path.join(folder, "config.ini"), "w") as fh:
-        fh.write(f"# written by a test\n[run]\nmethod = {method}\n[task]\nscale = 0.1\n")
+    if method:
+        with open(os.path.join(folder, "config.ini"), "w") as fh:
+            fh.write("# The resolved configuration of this run (mtlhost 0.1.0, ABI 1.0).\n"
+                     f"# method {method} (/opt/mtl/plugins/{method}.so), task toy (toy.so)\n"
+                     "[task]\nscale = 0.1\n")
     with open(os.path.join(folder, "toy_trajectories.csv"), "w") as fh:
         fh.write("start,step,x1,x2,l1,l2\n")
         for s, (a, b) in enumerate(STARTS):
@@ -82,9 +86,10 @@ def main():
     c = Checks(python, tool)
 
     with tempfile.TemporaryDirectory() as tmp:
-        ls, nash = os.path.join(tmp, "ls"), os.path.join(tmp, "nash")
+        ls = os.path.join(tmp, "ls")
+        nash = os.path.join(tmp, "toy-nashmtl-20240101-120000")  # mtlhost's default name
         write_run(ls, "ls")
-        write_run(nash, "nashmtl")
+        write_run(nash)
 
         r = c.run(ls)
         c.expect(r.returncode == 0, f"one run: exit {r.returncode}: {r.stderr.strip()}")
@@ -104,7 +109,7 @@ def main():
         sys.path.insert(0, os.path.dirname(tool))
         import plot_toy  # noqa: E402
 
-        c.expect(plot_toy.load_run(nash)["title"] == "Nash-MTL", "title from config.ini")
+        c.expect(plot_toy.load_run(nash)["title"] == "Nash-MTL", "title from the folder's name")
         c.expect(plot_toy.load_run(ls)["title"] == "LS", "title from config.ini")
 
         # Missing and malformed files: exit 1 and one line naming the problem.
