@@ -379,7 +379,7 @@ static void test_grad_scalar_ops(void **state)
 
 static void test_grad_pow_scalar(void **state)
 {
-    static const float p[] = {2.0f, 3.0f, 0.5f, -1.5f, 1.0f, 2.5f};
+    static const float p[] = {2.0f, 3.0f, 0.5f, -0.5f, -1.0f, -2.0f, -1.5f, 1.0f, 2.5f};
 
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
         /* Non-integer exponents need positive bases. */

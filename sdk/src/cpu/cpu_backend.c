@@ -59,12 +59,23 @@ static void cpu_axpy(int64_t n, float alpha, const float *x, float *y)
 
 /* ---- elementwise, one operand ------------------------------------------ */
 
+/* x^p with PyTorch's special cases, so that results match it bit for bit. */
 static float pow_value(float x, float p)
 {
     if (p == 2.0f)
         return x * x;
+    if (p == 3.0f)
+        return x * x * x;
     if (p == 1.0f)
         return x;
+    if (p == 0.5f)
+        return sqrtf(x);
+    if (p == -0.5f)
+        return 1.0f / sqrtf(x);
+    if (p == -1.0f)
+        return 1.0f / x;
+    if (p == -2.0f)
+        return 1.0f / (x * x);
     return powf(x, p);
 }
 
@@ -171,7 +182,7 @@ static void cpu_unary_backward(mtl_unary_op op, int64_t n, const float *x, const
         if (p0 == 0.0f)
             break;
         for (i = 0; i < n; i++)
-            dx[i] += dy[i] * p0 * pow_value(x[i], p0 - 1.0f);
+            dx[i] += dy[i] * (p0 * pow_value(x[i], p0 - 1.0f));
         break;
     case MTL_UNARY_CLAMP:
         /* PyTorch's rule: the gradient passes where lo <= x <= hi, bounds included */
