@@ -316,6 +316,29 @@ static void test_arena_steady_state(void **state)
     assert_true(mtl_graph_peak_bytes(f->g) <= 3 * bytes);
 }
 
+static void test_backward_scratch_released(void **state)
+{
+    fixture *f = *state;
+    mtl_graph *g;
+    mtl_tensor *in, *h, *loss;
+    const float one = 1.0f;
+    size_t bytes;
+
+    /* 40 kB of scratch per pass, returned at its end: 200 passes hold no more. */
+    assert_int_equal(mtl_graph_create(&g), MTL_OK);
+    in = mtl_graph_input(g, 1, (int64_t[]){10000});
+    memset(mtl_tensor_data(in), 0, 10000 * sizeof(float));
+    h = mtl_tanh(g, mtl_mul(g, in, mtl_sum(g, f->x)));
+    loss = mtl_sum(g, h);
+    assert_int_equal(mtl_graph_backward(g, 1, &loss, &one), MTL_OK);
+    bytes = mtl_graph_bytes(g);
+    for (int pass = 0; pass < 200; pass++)
+        assert_int_equal(mtl_graph_backward(g, 1, &loss, &one), MTL_OK);
+    assert_int_equal(mtl_graph_bytes(g), bytes);
+    assert_true(bytes < 200 * 10000 * sizeof(float));
+    mtl_graph_destroy(g);
+}
+
 static void test_model_params(void **state)
 {
     fixture *f = *state;
@@ -427,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_constant_output),
         cmocka_unit_test(test_backward_errors),
         cmocka_unit_test(test_arena_steady_state),
+        cmocka_unit_test(test_backward_scratch_released),
         cmocka_unit_test(test_model_params),
         cmocka_unit_test(test_model_errors),
         cmocka_unit_test(test_tensor_access),
