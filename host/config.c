@@ -1,0 +1,897 @@
+/* The run's configuration: declared keys, validated values (see config.h). */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- the host's own keys --------------------------------------------- */
+
+#define POSITIVE (MTL_OPT_HAS_MIN | MTL_OPT_MIN_EXCLUSIVE)
+
+static const mtl_option train_options[] = {
+    {"epochs", MTL_OPT_INT, "100", NULL, MTL_OPT_HAS_MIN, 1, 0,
+     "passes over the training split in each trial"},
+    {"lr", MTL_OPT_DOUBLE, "1e-3", NULL, POSITIVE, 0, 0,
+     "Adam learning rate of the model's parameters"},
+    {"batch_size", MTL_OPT_INT, "32", NULL, MTL_OPT_HAS_MIN, 1, 0,
+     "examples per training step (the task reads it)"},
+    {"weight_decay", MTL_OPT_DOUBLE, "0", NULL, MTL_OPT_HAS_MIN, 0, 0,
+     "Adam's L2 weight decay of the model's parameters"},
+    {"seed", MTL_OPT_INT, "42", NULL, MTL_OPT_HAS_MIN, 0, 0,
+     "seed of every random stream of the run (also --seed)"},
+    {"max_bad_steps", MTL_OPT_INT, "20", NULL, MTL_OPT_HAS_MIN, 1, 0,
+     "consecutive skipped (non-finite) steps that stop the run"},
+    {"eval_every", MTL_OPT_INT, "1", NULL, MTL_OPT_HAS_MIN, 1, 0,
+     "evaluate on validation and test every N epochs, and after the last"},
+    {"scheduler", MTL_OPT_ENUM, "none", "none|plateau|step", 0, 0, 0,
+     "learning-rate schedule, stepped after each epoch"},
+    {"factor", MTL_OPT_DOUBLE, "0.7", NULL, POSITIVE | MTL_OPT_HAS_MAX, 0, 1,
+     "plateau: lr multiplier when validation Delta_m stops improving"},
+    {"patience", MTL_OPT_INT, "5", NULL, MTL_OPT_HAS_MIN, 0, 0,
+     "plateau: epochs without improvement before the lr is reduced"},
+    {"min_lr", MTL_OPT_DOUBLE, "1e-5", NULL, MTL_OPT_HAS_MIN, 0, 0,
+     "plateau: lower bound of the lr"},
+    {"step_size", MTL_OPT_INT, "100", NULL, MTL_OPT_HAS_MIN, 1, 0,
+     "step: epochs between two lr reductions"},
+    {"gamma", MTL_OPT_DOUBLE, "0.1", NULL, POSITIVE, 0, 0,
+     "step: lr multiplier every step_size epochs"},
+};
+
+static const mtl_option output_options[] = {
+    {"dir", MTL_OPT_STRING, "", NULL, 0, 0, 0,
+     "run directory (also --out); empty: runs/<task>-<method>-<YYYYmmdd-HHMMSS>"},
+    {"figures", MTL_OPT_BOOL, "true", NULL, 0, 0, 0,
+     "draw the task's figure after the run (python3 with matplotlib)"},
+    {"verbose", MTL_OPT_BOOL, "false", NULL, 0, 0, 0, "show the plugins' debug lines"},
+};
+
+const mtl_option *host_train_options(size_t *n)
+{
+    *n = sizeof train_options / sizeof train_options[0];
+    return train_options;
+}
+
+const mtl_option *host_output_options(size_t *n)
+{
+    *n = sizeof output_options / sizeof output_options[0];
+    return output_options;
+}
+
+static const char *const section_names[HOST_N_SECTIONS] = {"train", "method", "task", "output"};
+
+/* ---- describing what a value must be ---------------------------------- */
+
+static const char *type_noun(mtl_option_type type)
+{
+    switch (type) {
+    case MTL_OPT_INT:
+        return "an integer";
+    case MTL_OPT_DOUBLE:
+        return "a finite number";
+    case MTL_OPT_BOOL:
+        return "true/false, yes/no, on/off or 1/0";
+    case MTL_OPT_STRING:
+        return "text without ' ;' or line breaks";
+    case MTL_OPT_ENUM:
+        return "one of";
+    case MTL_OPT_DOUBLE_LIST:
+        return "comma-separated numbers";
+    }
+    return "a known type";
+}
+
+static void describe_range(const mtl_option *o, host_buf *b)
+{
+    int has_min = (o->flags & MTL_OPT_HAS_MIN) != 0;
+    int has_max = (o->flags & MTL_OPT_HAS_MAX) != 0;
+    int excl = (o->flags & MTL_OPT_MIN_EXCLUSIVE) != 0;
+    const char *each = o->type == MTL_OPT_DOUBLE_LIST ? ", each" : "";
+
+    if (has_min && has_max)
+        host_buf_printf(b, "%s in %c%.17g, %.17g]", each, excl ? '(' : '[', o->min, o->max);
+    else if (has_min)
+        host_buf_printf(b, "%s %s %.17g", each, excl ? ">" : ">=", o->min);
+    else if (has_max)
+        host_buf_printf(b, "%s <= %.17g", each, o->max);
+}
+
+/* "an integer >= 1", "one of none|plateau|step", ... */
+static void describe(const mtl_option *o, host_buf *b)
+{
+    host_buf_printf(b, "%s", type_noun(o->type));
+    if (o->type == MTL_OPT_ENUM)
+        host_buf_printf(b, " %s", o->choices ? o->choices : "");
+    if (o->type == MTL_OPT_INT || o->type == MTL_OPT_DOUBLE || o->type == MTL_OPT_DOUBLE_LIST)
+        describe_range(o, b);
+}
+
+/* ---- parsing one value ------------------------------------------------ */
+
+enum parse_result { PARSE_OK, PARSE_BAD, PARSE_RANGE, PARSE_NOMEM };
+
+static int in_range(const mtl_option *o, double x)
+{
+    if (o->flags & MTL_OPT_HAS_MIN) {
+        if ((o->flags & MTL_OPT_MIN_EXCLUSIVE) ? !(x > o->min) : !(x >= o->min))
+            return 0;
+    }
+    if ((o->flags & MTL_OPT_HAS_MAX) && !(x <= o->max))
+        return 0;
+    return 1;
+}
+
+static int parse_int(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE || isspace((unsigned char)*s))
+        return 0;
+    *out = (int64_t)v;
+    return 1;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || *end != '\0' || !isfinite(v) || isspace((unsigned char)*s))
+        return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 1;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Nonzero when `s` is one of the '|'-separated `choices`. */
+static int enum_has(const char *choices, const char *s)
+{
+    size_t len = strlen(s);
+    const char *p = choices;
+
+    while (p && *p) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == len && strncmp(p, s, n) == 0)
+            return 1;
+        p = bar ? bar + 1 : NULL;
+    }
+    return 0;
+}
+
+/* The choice nearest to `s`, copied into buf, or NULL. */
+static const char *enum_nearest(const char *choices, const char *s, char *buf, size_t cap)
+{
+    char copy[512];
+    const char *items[32];
+    size_t n = 0;
+    const char *best;
+
+    snprintf(copy, sizeof copy, "%s", choices ? choices : "");
+    for (char *tok = strtok(copy, "|"); tok && n < 32; tok = strtok(NULL, "|"))
+        items[n++] = tok;
+    best = host_nearest(s, items, n);
+    if (!best)
+        return NULL;
+    snprintf(buf, cap, "%s", best);
+    return buf;
+}
+
+static enum parse_result parse_list(const mtl_option *o, const char *s, host_value *v)
+{
+    size_t cap = 1;
+    const char *p = s;
+    double *list;
+    size_t n = 0;
+
+    for (const char *q = s; *q; q++)
+        cap += *q == ',';
+    list = malloc(cap * sizeof *list);
+    if (!list)
+        return PARSE_NOMEM;
+    while (*s && *p) {
+        char item[128];
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len && isspace((unsigned char)*p))
+            p++, len--;
+        while (len && isspace((unsigned char)p[len - 1]))
+            len--;
+        if (len == 0 || len >= sizeof item)
+            goto bad;
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (!parse_double(item, &list[n]))
+            goto bad;
+        if (!in_range(o, list[n])) {
+            free(list);
+            return PARSE_RANGE;
+        }
+        n++;
+        p = comma ? comma + 1 : p + len;
+        if (comma && !*p)
+            goto bad;
+    }
+    v->list = list;
+    v->n_list = n;
+    return PARSE_OK;
+bad:
+    free(list);
+    return PARSE_BAD;
+}
+
+static enum parse_result parse_value(const mtl_option *o, const char *s, host_value *v)
+{
+    switch (o->type) {
+    case MTL_OPT_INT:
+        if (!parse_int(s, &v->i))
+            return PARSE_BAD;
+        return in_range(o, (double)v->i) ? PARSE_OK : PARSE_RANGE;
+    case MTL_OPT_DOUBLE:
+        if (!parse_double(s, &v->d))
+            return PARSE_BAD;
+        return in_range(o, v->d) ? PARSE_OK : PARSE_RANGE;
+    case MTL_OPT_BOOL:
+        return parse_bool(s, &v->b) ? PARSE_OK : PARSE_BAD;
+    case MTL_OPT_STRING:
+        /* Refused because an INI file could not give them back (config.ini). */
+        return strstr(s, " ;") || strstr(s, "\t;") || strpbrk(s, "\r\n") ? PARSE_BAD : PARSE_OK;
+    case MTL_OPT_ENUM:
+        return enum_has(o->choices, s) ? PARSE_OK : PARSE_BAD;
+    case MTL_OPT_DOUBLE_LIST:
+        return parse_list(o, s, v);
+    }
+    return PARSE_BAD;
+}
+
+/* ---- sections and keys ------------------------------------------------ */
+
+static void value_free(host_value *v)
+{
+    free(v->text);
+    free(v->source);
+    free(v->list);
+    memset(v, 0, sizeof *v);
+}
+
+static int section_index(const char *name)
+{
+    for (int i = 0; i < HOST_N_SECTIONS; i++)
+        if (strcmp(section_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static int key_index(const host_section *sec, const char *key)
+{
+    for (size_t i = 0; i < sec->n_options; i++)
+        if (strcmp(sec->options[i].key, key) == 0)
+            return (int)i;
+    return -1;
+}
+
+static mtl_status unknown_section(const char *name, const char *source)
+{
+    const char *near = host_nearest(name, section_names, HOST_N_SECTIONS);
+    char hint[64] = "";
+
+    if (near)
+        snprintf(hint, sizeof hint, "; did you mean '%s'?", near);
+    return mtl_error_set(MTL_ERR_CONFIG,
+                         "config: unknown section: %s: [%s] (expected train, method, task or "
+                         "output%s)",
+                         source, name, hint);
+}
+
+/* "(expected a key of [train]; did you mean 'lr'?)" or the list of keys. */
+static mtl_status unknown_key(const host_section *sec, const char *key, const char *source)
+{
+    const char *keys[256] = {0};
+    size_t n = sec->n_options < 256 ? sec->n_options : 256;
+    const char *near;
+    host_buf expected = {0};
+    mtl_status st;
+
+    for (size_t i = 0; i < n; i++)
+        keys[i] = sec->options[i].key;
+    near = host_nearest(key, keys, n);
+    if (n == 0)
+        host_buf_printf(&expected, "no keys: %s declares none", sec->owner);
+    else if (near)
+        host_buf_printf(&expected, "a key of [%s]; did you mean '%s'?", sec->name, near);
+    else
+        for (size_t i = 0; i < n; i++)
+            host_buf_printf(&expected, "%s%s", i ? ", " : "one of: ", keys[i]);
+    st = mtl_error_set(MTL_ERR_CONFIG, "config: unknown key: %s: %s.%s (expected %s)", source,
+                       sec->name, key, host_buf_str(&expected));
+    host_buf_free(&expected);
+    return st;
+}
+
+static mtl_status bad_value(const host_section *sec, const mtl_option *o, const char *value,
+                            const char *source, enum parse_result why)
+{
+    host_buf expected = {0};
+    char near_buf[128];
+    const char *near = NULL;
+    mtl_status st;
+
+    describe(o, &expected);
+    if (o->type == MTL_OPT_ENUM)
+        near = enum_nearest(o->choices, value, near_buf, sizeof near_buf);
+    st = mtl_error_set(MTL_ERR_CONFIG, "config: %s: %s: %s.%s (expected %s, got '%s'%s%s%s)",
+                       why == PARSE_RANGE ? "value out of range" : "bad value", source, sec->name,
+                       o->key, host_buf_str(&expected), value, near ? "; did you mean '" : "",
+                       near ? near : "", near ? "'?" : "");
+    host_buf_free(&expected);
+    return st;
+}
+
+static mtl_status value_assign(host_value *v, const char *text, const char *source,
+                               const host_value *parsed)
+{
+    char *t = host_strdup(text);
+    char *s = host_strdup(source);
+
+    if (!t || !s) {
+        free(t);
+        free(s);
+        return mtl_error_set(MTL_ERR_NOMEM, "config: out of memory: storing a value");
+    }
+    value_free(v);
+    *v = *parsed;
+    v->text = t;
+    v->source = s;
+    return MTL_OK;
+}
+
+static mtl_status section_set(host_section *sec, const char *key, const char *value,
+                              const char *source)
+{
+    int k = key_index(sec, key);
+    host_value parsed = {0};
+    enum parse_result r;
+
+    if (k < 0)
+        return unknown_key(sec, key, source);
+    r = parse_value(&sec->options[k], value, &parsed);
+    if (r == PARSE_NOMEM)
+        return mtl_error_set(MTL_ERR_NOMEM, "config: out of memory: parsing %s.%s", sec->name, key);
+    if (r != PARSE_OK)
+        return bad_value(sec, &sec->options[k], value, source, r);
+    return value_assign(&sec->values[k], value, source, &parsed);
+}
+
+mtl_status host_config_set(host_config *cfg, const char *section, const char *key,
+                           const char *value, const char *source)
+{
+    int s = section_index(section);
+
+    if (s < 0)
+        return unknown_section(section, source);
+    return section_set(&cfg->sec[s], key, value, source);
+}
+
+/* ---- declarations ----------------------------------------------------- */
+
+static int key_valid(const char *key)
+{
+    if (!key || !*key)
+        return 0;
+    for (const char *p = key; *p; p++)
+        if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_'))
+            return 0;
+    return 1;
+}
+
+static mtl_status check_default(const mtl_option *o)
+{
+    host_value v = {0};
+    host_buf expected = {0};
+    enum parse_result r = parse_value(o, o->default_value, &v);
+    mtl_status st = MTL_OK;
+
+    free(v.list);
+    if (r == PARSE_BAD || r == PARSE_RANGE) {
+        describe(o, &expected);
+        st = mtl_error_set(MTL_ERR_PLUGIN, "option '%s': bad default (expected %s, got '%s')",
+                           o->key, host_buf_str(&expected), o->default_value);
+    }
+    host_buf_free(&expected);
+    return st;
+}
+
+static mtl_status check_one(const mtl_option *options, size_t i)
+{
+    const mtl_option *o = &options[i];
+
+    if (!key_valid(o->key))
+        return mtl_error_set(MTL_ERR_PLUGIN, "option %zu: bad key '%s' (expected [a-z0-9_]+)", i,
+                             o->key ? o->key : "(null)");
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(options[j].key, o->key) == 0)
+            return mtl_error_set(MTL_ERR_PLUGIN,
+                                 "option '%s' declared twice (expected unique keys)", o->key);
+    if ((unsigned)o->type > MTL_OPT_DOUBLE_LIST)
+        return mtl_error_set(MTL_ERR_PLUGIN, "option '%s': unknown type (expected 0..5, got %d)",
+                             o->key, (int)o->type);
+    if (o->type == MTL_OPT_ENUM && (!o->choices || !*o->choices))
+        return mtl_error_set(MTL_ERR_PLUGIN, "option '%s': enum without choices", o->key);
+    if (!o->default_value)
+        return mtl_error_set(MTL_ERR_PLUGIN, "option '%s': no default value", o->key);
+    return check_default(o);
+}
+
+mtl_status host_options_check(const mtl_option *options, size_t n)
+{
+    if (n && !options)
+        return mtl_error_set(MTL_ERR_PLUGIN, "options: NULL table (expected %zu entries)", n);
+    for (size_t i = 0; i < n; i++) {
+        mtl_status st = check_one(options, i);
+        if (st != MTL_OK)
+            return st;
+    }
+    return MTL_OK;
+}
+
+/* ---- the whole configuration ------------------------------------------ */
+
+static mtl_status section_init(host_section *sec, int id, const char *owner,
+                               const mtl_option *options, size_t n)
+{
+    sec->name = section_names[id];
+    sec->owner = owner;
+    sec->options = options;
+    sec->n_options = n;
+    sec->values = calloc(n ? n : 1, sizeof *sec->values);
+    if (!sec->values)
+        return mtl_error_set(MTL_ERR_NOMEM, "config: out of memory: section [%s]", sec->name);
+    for (size_t i = 0; i < n; i++) {
+        mtl_status st = section_set(sec, options[i].key, options[i].default_value, "default");
+        if (st != MTL_OK)
+            return st;
+    }
+    return MTL_OK;
+}
+
+mtl_status host_config_init(host_config *cfg, const char *method_name,
+                            const mtl_option *method_options, size_t n_method,
+                            const char *task_name, const mtl_option *task_options, size_t n_task)
+{
+    size_t n_train, n_output;
+    const mtl_option *train = host_train_options(&n_train);
+    const mtl_option *output = host_output_options(&n_output);
+    mtl_status st;
+
+    memset(cfg, 0, sizeof *cfg);
+    st = section_init(&cfg->sec[HOST_SEC_TRAIN], HOST_SEC_TRAIN, "mtlhost", train, n_train);
+    if (st == MTL_OK)
+        st = section_init(&cfg->sec[HOST_SEC_METHOD], HOST_SEC_METHOD, method_name, method_options,
+                          n_method);
+    if (st == MTL_OK)
+        st = section_init(&cfg->sec[HOST_SEC_TASK], HOST_SEC_TASK, task_name, task_options, n_task);
+    if (st == MTL_OK)
+        st = section_init(&cfg->sec[HOST_SEC_OUTPUT], HOST_SEC_OUTPUT, "mtlhost", output, n_output);
+    if (st != MTL_OK)
+        host_config_deinit(cfg);
+    return st;
+}
+
+void host_config_deinit(host_config *cfg)
+{
+    for (int s = 0; s < HOST_N_SECTIONS; s++) {
+        host_section *sec = &cfg->sec[s];
+        for (size_t i = 0; sec->values && i < sec->n_options; i++)
+            value_free(&sec->values[i]);
+        free(sec->values);
+    }
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* Splits "section.key=value"; returns 0 when it has another form. */
+static int split_assignment(const char *a, char *section, char *key, size_t cap, const char **value)
+{
+    const char *dot = strchr(a, '.');
+    const char *eq = strchr(a, '=');
+
+    if (!dot || !eq || dot > eq || dot == a || eq == dot + 1)
+        return 0;
+    if ((size_t)(dot - a) >= cap || (size_t)(eq - dot - 1) >= cap)
+        return 0;
+    memcpy(section, a, (size_t)(dot - a));
+    section[dot - a] = '\0';
+    memcpy(key, dot + 1, (size_t)(eq - dot - 1));
+    key[eq - dot - 1] = '\0';
+    *value = eq + 1;
+    return 1;
+}
+
+mtl_status host_config_assign(host_config *cfg, const char *assignment, const char *source)
+{
+    char section[128], key[128];
+    const char *value;
+
+    if (!split_assignment(assignment, section, key, sizeof section, &value))
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "config: bad assignment: %s: '%s' (expected section.key=value)",
+                             source, assignment);
+    return host_config_set(cfg, section, key, value, source);
+}
+
+mtl_status host_config_apply_defaults(host_config *cfg, const char *const *defaults,
+                                      const char *source)
+{
+    for (size_t i = 0; defaults && defaults[i]; i++) {
+        mtl_status st = host_config_assign(cfg, defaults[i], source);
+        if (st != MTL_OK)
+            return st;
+    }
+    return MTL_OK;
+}
+
+/* ---- INI files -------------------------------------------------------- */
+
+/*
+ * inih reads the file through this reader, which counts lines (inih's
+ * handler is not told the line), keeps the raw line for messages, checks
+ * section names where they are written, and strips leading blanks so that an
+ * indented line is never taken for a continuation of the previous value.
+ */
+typedef struct ini_state {
+    host_config *cfg;
+    const char *path;
+    FILE *file;
+    char *line; /* the raw current line */
+    size_t line_cap;
+    int lineno;
+    int error_line; /* first error of ours, 0 when none */
+    mtl_status error;
+    int seen_line[HOST_N_SECTIONS][256]; /* where each key was set in this file */
+} ini_state;
+
+static void ini_fail(ini_state *s, mtl_status st)
+{
+    if (!s->error_line) {
+        s->error_line = s->lineno;
+        s->error = st;
+    }
+}
+
+static char *trim(char *s)
+{
+    char *end;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+static void ini_check_section(ini_state *s, const char *line)
+{
+    char name[256];
+    const char *close = strchr(line, ']');
+    char source[1100];
+    size_t n;
+
+    if (line[0] != '[' || !close)
+        return;
+    n = (size_t)(close - line - 1);
+    if (n >= sizeof name)
+        n = sizeof name - 1;
+    memcpy(name, line + 1, n);
+    name[n] = '\0';
+    if (section_index(trim(name)) >= 0)
+        return;
+    snprintf(source, sizeof source, "%s:%d", s->path, s->lineno);
+    ini_fail(s, unknown_section(trim(name), source));
+}
+
+static char *ini_reader_fn(char *str, int num, void *stream)
+{
+    ini_state *s = stream;
+    ssize_t got = getline(&s->line, &s->line_cap, s->file);
+    char *text;
+    size_t len, body;
+
+    if (got < 0)
+        return NULL;
+    s->lineno++;
+    text = s->line;
+    while (*text == ' ' || *text == '\t')
+        text++;
+    len = strlen(text);
+    body = len - (len && text[len - 1] == '\n');
+    if (body + 3 > (size_t)num && !s->error_line) {
+        char source[1100];
+        snprintf(source, sizeof source, "%s:%d", s->path, s->lineno);
+        ini_fail(s, mtl_error_set(MTL_ERR_CONFIG,
+                                  "config: line too long: %s (expected at most %d characters, "
+                                  "got %zu)",
+                                  source, num - 3, body));
+    }
+    if (len + 1 > (size_t)num)
+        len = (size_t)num - 1;
+    memcpy(str, text, len);
+    str[len] = '\0';
+    if (!s->error_line)
+        ini_check_section(s, text);
+    return str;
+}
+
+static int ini_handler_fn(void *user, const char *section, const char *name, const char *value)
+{
+    ini_state *s = user;
+    char source[1100];
+    int sec, key;
+    mtl_status st;
+
+    if (s->error_line)
+        return 1;
+    snprintf(source, sizeof source, "%s:%d", s->path, s->lineno);
+    if (!*section) {
+        ini_fail(s, mtl_error_set(MTL_ERR_CONFIG,
+                                  "config: key outside a section: %s: %s (expected a [section] "
+                                  "line before it)",
+                                  source, name));
+        return 1;
+    }
+    sec = section_index(section);
+    if (sec < 0)
+        return 1; /* reported by the reader at the section's line */
+    key = key_index(&s->cfg->sec[sec], name);
+    if (key >= 0 && key < 256 && s->seen_line[sec][key]) {
+        ini_fail(s, mtl_error_set(MTL_ERR_CONFIG,
+                                  "config: duplicate key: %s: %s.%s (expected once per file, "
+                                  "first set at line %d)",
+                                  source, section, name, s->seen_line[sec][key]));
+        return 1;
+    }
+    st = host_config_set(s->cfg, section, name, value, source);
+    if (st != MTL_OK)
+        ini_fail(s, st);
+    else if (key < 256)
+        s->seen_line[sec][key] = s->lineno;
+    return 1;
+}
+
+/* The raw text of line `lineno`, for a syntax error inih found. */
+static void syntax_error(ini_state *s, int lineno)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    const char *text = "";
+
+    rewind(s->file);
+    while (getline(&line, &cap, s->file) >= 0)
+        if (++n == lineno) {
+            text = trim(line);
+            break;
+        }
+    mtl_error_set(MTL_ERR_CONFIG,
+                  "config: cannot parse line: %s:%d (expected 'key = value', '[section]' or a "
+                  "comment, got '%s')",
+                  s->path, lineno, text);
+    free(line);
+}
+
+mtl_status host_config_load_ini(host_config *cfg, const char *path)
+{
+    ini_state *s = calloc(1, sizeof *s);
+    char why[256];
+    mtl_status st = MTL_OK;
+    int rc;
+
+    if (!s)
+        return mtl_error_set(MTL_ERR_NOMEM, "config: out of memory: reading %s", path);
+    s->cfg = cfg;
+    s->path = path;
+    s->file = fopen(path, "r");
+    if (!s->file) {
+        st = mtl_error_set(MTL_ERR_CONFIG, "config: cannot open file: %s: %s", path,
+                           host_strerror(errno, why, sizeof why));
+        free(s);
+        return st;
+    }
+    rc = ini_parse_stream(ini_reader_fn, s, ini_handler_fn, s);
+    if (rc > 0 && (!s->error_line || rc < s->error_line)) {
+        syntax_error(s, rc);
+        st = MTL_ERR_CONFIG;
+    } else if (s->error_line) {
+        st = s->error; /* its message is still the current one: later lines were not checked */
+    } else if (rc < 0) {
+        st = mtl_error_set(MTL_ERR_NOMEM, "config: out of memory: reading %s", path);
+    }
+    fclose(s->file);
+    free(s->line);
+    free(s);
+    return st;
+}
+
+/* ---- writing it back -------------------------------------------------- */
+
+static void format_option(const mtl_option *o, const host_value *v, host_buf *out)
+{
+    host_buf_printf(out, "# %s (", o->help ? o->help : "");
+    describe(o, out);
+    host_buf_printf(out, "; default '%s'", o->default_value);
+    if (strcmp(v->source, "default") != 0)
+        host_buf_printf(out, "; set by %s", v->source);
+    host_buf_printf(out, ")\n%s = %s\n", o->key, v->text);
+}
+
+mtl_status host_config_format(const host_config *cfg, const char *header, host_buf *out)
+{
+    if (header)
+        host_buf_printf(out, "%s", header);
+    for (int s = 0; s < HOST_N_SECTIONS; s++) {
+        const host_section *sec = &cfg->sec[s];
+        host_buf_printf(out, "\n[%s]\n", sec->name);
+        if (sec->n_options == 0)
+            host_buf_printf(out, "# %s declares no keys\n", sec->owner);
+        for (size_t i = 0; i < sec->n_options; i++)
+            format_option(&sec->options[i], &sec->values[i], out);
+    }
+    return host_buf_status(out, "formatting the configuration");
+}
+
+void host_options_help(const mtl_option *options, size_t n, host_buf *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const mtl_option *o = &options[i];
+        host_buf_printf(out, "  %-14s %s\n  %-14s (", o->key, o->help ? o->help : "", "");
+        describe(o, out);
+        host_buf_printf(out, "; default '%s')\n", o->default_value);
+    }
+}
+
+/* ---- getters ---------------------------------------------------------- */
+
+static const char *getter_of(mtl_option_type type)
+{
+    switch (type) {
+    case MTL_OPT_INT:
+        return "config_int";
+    case MTL_OPT_DOUBLE:
+        return "config_double";
+    case MTL_OPT_BOOL:
+        return "config_bool";
+    case MTL_OPT_STRING:
+    case MTL_OPT_ENUM:
+        return "config_string";
+    case MTL_OPT_DOUBLE_LIST:
+        return "config_doubles";
+    }
+    return "?";
+}
+
+/* Finds a key for a getter of `getter`'s kind; NULL with the reason set. */
+static const host_value *lookup(const host_config *cfg, int own, const char *requester,
+                                const char *key, const char *getter, const mtl_option **decl)
+{
+    char section[128];
+    const char *dot = strchr(key, '.');
+    const host_section *sec;
+    int s = own, k;
+
+    if (dot) {
+        size_t n = (size_t)(dot - key);
+        snprintf(section, sizeof section, "%.*s", (int)(n < 127 ? n : 127), key);
+        s = section_index(section);
+        key = dot + 1;
+    }
+    if (s < 0 || s >= HOST_N_SECTIONS) {
+        mtl_error_set(MTL_ERR_CONFIG,
+                      "config: unknown key: asked by %s: %s (expected section.key with a "
+                      "section of train, method, task or output)",
+                      requester, dot ? section : key);
+        return NULL;
+    }
+    sec = &cfg->sec[s];
+    k = key_index(sec, key);
+    if (k < 0) {
+        char source[160];
+        snprintf(source, sizeof source, "asked by %s", requester);
+        unknown_key(sec, key, source);
+        return NULL;
+    }
+    *decl = &sec->options[k];
+    if (strcmp(getter_of((*decl)->type), getter) != 0) {
+        mtl_error_set(MTL_ERR_CONFIG,
+                      "config: wrong getter: asked by %s: %s.%s (expected %s, got %s)", requester,
+                      sec->name, key, getter_of((*decl)->type), getter);
+        return NULL;
+    }
+    return &sec->values[k];
+}
+
+mtl_status host_config_int(const host_config *cfg, int own, const char *requester, const char *key,
+                           int64_t *out)
+{
+    const mtl_option *decl;
+    const host_value *v = lookup(cfg, own, requester, key, "config_int", &decl);
+
+    if (!v)
+        return MTL_ERR_CONFIG;
+    *out = v->i;
+    return MTL_OK;
+}
+
+mtl_status host_config_double(const host_config *cfg, int own, const char *requester,
+                              const char *key, double *out)
+{
+    const mtl_option *decl;
+    const host_value *v = lookup(cfg, own, requester, key, "config_double", &decl);
+
+    if (!v)
+        return MTL_ERR_CONFIG;
+    *out = v->d;
+    return MTL_OK;
+}
+
+mtl_status host_config_bool(const host_config *cfg, int own, const char *requester, const char *key,
+                            int *out)
+{
+    const mtl_option *decl;
+    const host_value *v = lookup(cfg, own, requester, key, "config_bool", &decl);
+
+    if (!v)
+        return MTL_ERR_CONFIG;
+    *out = v->b;
+    return MTL_OK;
+}
+
+mtl_status host_config_string(const host_config *cfg, int own, const char *requester,
+                              const char *key, const char **out)
+{
+    const mtl_option *decl;
+    const host_value *v = lookup(cfg, own, requester, key, "config_string", &decl);
+
+    if (!v)
+        return MTL_ERR_CONFIG;
+    *out = v->text;
+    return MTL_OK;
+}
+
+mtl_status host_config_doubles(const host_config *cfg, int own, const char *requester,
+                               const char *key, const double **values, size_t *n)
+{
+    const mtl_option *decl;
+    const host_value *v = lookup(cfg, own, requester, key, "config_doubles", &decl);
+
+    if (!v)
+        return MTL_ERR_CONFIG;
+    *values = v->list;
+    *n = v->n_list;
+    return MTL_OK;
+}

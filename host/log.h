@@ -1,0 +1,36 @@
+/*
+ * host/log.h - the host's log lines.
+ *
+ *   plain progress lines            stdout, no prefix
+ *   "<who>: text"                   stdout, a plugin's info (debug: --verbose only)
+ *   "<who>: warning: text"          stderr
+ *   "<who>: error: text"            stderr
+ *
+ * The host's own warnings use who = "mtlhost".  Fatal errors are printed by
+ * main.c alone, as one line "mtlhost: <message>".
+ */
+#ifndef MTL_HOST_LOG_H
+#define MTL_HOST_LOG_H
+
+#include <stdarg.h>
+
+#include "mtl/plugin.h"
+
+void host_log_set_verbose(int on);
+
+void host_logv(mtl_log_level level, const char *who, const char *fmt, va_list ap);
+
+void host_log(mtl_log_level level, const char *who, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* A progress line on stdout. */
+void host_say(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+#endif /* MTL_HOST_LOG_H */

@@ -1,0 +1,532 @@
+/* The run directory and its files (see run.h). */
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "text.h"
+
+/* A trial's selected epoch, with copies of its arrays. */
+typedef struct kept_result {
+    host_epoch_record rec;
+    double *values; /* train_loss, weights, train, val, test */
+} kept_result;
+
+struct host_run {
+    char *dir;
+    host_run_layout layout;
+    char **metric_labels; /* unique column names of the metrics */
+    host_buf csv, jsonl;
+    double last_flush; /* seconds, monotonic */
+    int dirty;
+    kept_result *results;
+    size_t n_results;
+};
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+static mtl_status io_error(const char *what, const char *path)
+{
+    char why[128];
+
+    return mtl_error_set(MTL_ERR_IO, "run: cannot %s: %s: %s", what, path,
+                         host_strerror(errno, why, sizeof why));
+}
+
+static int write_all(int fd, const char *text, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, text, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        text += n;
+        len -= (size_t)n;
+    }
+    return 1;
+}
+
+mtl_status host_write_atomic(const char *path, const char *text, size_t len)
+{
+    size_t n = strlen(path) + 5;
+    char *tmp = malloc(n);
+    mtl_status st = MTL_OK;
+    int fd;
+
+    if (!tmp)
+        return mtl_error_set(MTL_ERR_NOMEM, "run: out of memory: writing %s", path);
+    snprintf(tmp, n, "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        st = io_error("create file", tmp);
+    } else {
+        if (!write_all(fd, text, len) || fsync(fd) != 0)
+            st = io_error("write file", tmp);
+        if (close(fd) != 0 && st == MTL_OK)
+            st = io_error("write file", tmp);
+        if (st == MTL_OK && rename(tmp, path) != 0)
+            st = io_error("rename file into place", path);
+        if (st != MTL_OK)
+            unlink(tmp);
+    }
+    free(tmp);
+    return st;
+}
+
+mtl_status host_run_write(const host_run *run, const char *name, const char *text, size_t len)
+{
+    size_t n = strlen(run->dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    mtl_status st;
+
+    if (!path)
+        return mtl_error_set(MTL_ERR_NOMEM, "run: out of memory: writing %s", name);
+    snprintf(path, n, "%s/%s", run->dir, name);
+    st = host_write_atomic(path, text, len);
+    free(path);
+    return st;
+}
+
+/* mkdir -p */
+static mtl_status make_dirs(const char *dir)
+{
+    char *path = host_strdup(dir);
+    mtl_status st = MTL_OK;
+
+    if (!path)
+        return mtl_error_set(MTL_ERR_NOMEM, "run: out of memory");
+    for (char *p = path + 1; st == MTL_OK; p++) {
+        int end = *p == '\0';
+        if (*p != '/' && !end)
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            st = io_error("create folder", path);
+        if (end)
+            break;
+        *p = '/';
+    }
+    free(path);
+    return st;
+}
+
+void host_run_default_dir(const char *task, const char *method, char *buf, size_t cap)
+{
+    char stamp[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    struct stat sb;
+
+    localtime_r(&t, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    snprintf(buf, cap, "runs/%s-%s-%s", task, method, stamp);
+    for (int i = 2; stat(buf, &sb) == 0 && i < 1000; i++)
+        snprintf(buf, cap, "runs/%s-%s-%s-%d", task, method, stamp, i);
+}
+
+/* ---- columns ---------------------------------------------------------- */
+
+static int name_unique(const host_run_layout *l, int m)
+{
+    for (int j = 0; j < l->n_metrics; j++)
+        if (j != m && strcmp(l->metrics[j].name, l->metrics[m].name) == 0)
+            return 0;
+    return 1;
+}
+
+/* A metric's column name: its name, or "<task>/<name>" when two share a name. */
+static char *metric_label(const host_run_layout *l, int m)
+{
+    const mtl_metric *mt = &l->metrics[m];
+    host_buf b = {0};
+
+    if (!name_unique(l, m) && mt->task >= 0 && mt->task < l->n_tasks)
+        host_buf_printf(&b, "%s/%s", l->task_names[mt->task], mt->name);
+    else if (!name_unique(l, m))
+        host_buf_printf(&b, "%s#%d", mt->name, m);
+    else
+        host_buf_printf(&b, "%s", mt->name);
+    if (b.failed)
+        host_buf_free(&b);
+    return b.data;
+}
+
+static void csv_field(host_buf *b, const char *prefix, const char *name)
+{
+    if (!strpbrk(name, ",\"\n")) {
+        host_buf_printf(b, ",%s%s", prefix, name);
+        return;
+    }
+    host_buf_printf(b, ",\"%s", prefix);
+    for (const char *p = name; *p; p++)
+        host_buf_printf(b, *p == '"' ? "\"\"" : "%c", *p);
+    host_buf_printf(b, "\"");
+}
+
+static void csv_header(host_run *r)
+{
+    const host_run_layout *l = &r->layout;
+    host_buf *b = &r->csv;
+
+    host_buf_printf(b, "trial,epoch,steps");
+    for (int i = 0; i < l->n_tasks; i++)
+        csv_field(b, "loss_", l->task_names[i]);
+    for (int i = 0; i < l->n_tasks; i++)
+        csv_field(b, "weight_", l->task_names[i]);
+    host_buf_printf(b, ",method_loss");
+    for (int m = 0; m < l->n_metrics; m++)
+        csv_field(b, "train_", r->metric_labels[m]);
+    for (int m = 0; m < l->n_metrics; m++)
+        csv_field(b, "val_", r->metric_labels[m]);
+    host_buf_printf(b, ",val_delta_m");
+    for (int m = 0; m < l->n_metrics; m++)
+        csv_field(b, "test_", r->metric_labels[m]);
+    host_buf_printf(b, ",test_delta_m,lr,seconds,skipped_steps,solver_failures\n");
+}
+
+mtl_status host_run_create(host_run **run, const char *dir, const host_run_layout *layout)
+{
+    host_run *r = calloc(1, sizeof *r);
+    mtl_status st;
+
+    *run = NULL;
+    if (!r)
+        return mtl_error_set(MTL_ERR_NOMEM, "run: out of memory");
+    r->layout = *layout;
+    r->dir = host_strdup(dir);
+    r->metric_labels = calloc((size_t)layout->n_metrics + 1, sizeof *r->metric_labels);
+    st = r->dir && r->metric_labels ? MTL_OK : mtl_error_set(MTL_ERR_NOMEM, "run: out of memory");
+    for (int m = 0; st == MTL_OK && m < layout->n_metrics; m++)
+        if (!(r->metric_labels[m] = metric_label(layout, m)))
+            st = mtl_error_set(MTL_ERR_NOMEM, "run: out of memory");
+    if (st == MTL_OK)
+        st = make_dirs(dir);
+    if (st != MTL_OK) {
+        host_run_destroy(r);
+        return st;
+    }
+    csv_header(r);
+    r->last_flush = now_seconds();
+    *run = r;
+    return MTL_OK;
+}
+
+void host_run_destroy(host_run *r)
+{
+    if (!r)
+        return;
+    for (int m = 0; r->metric_labels && m < r->layout.n_metrics; m++)
+        free(r->metric_labels[m]);
+    free(r->metric_labels);
+    for (size_t i = 0; i < r->n_results; i++)
+        free(r->results[i].values);
+    free(r->results);
+    host_buf_free(&r->csv);
+    host_buf_free(&r->jsonl);
+    free(r->dir);
+    free(r);
+}
+
+const char *host_run_dir(const host_run *r)
+{
+    return r->dir;
+}
+
+/* ---- rows ------------------------------------------------------------- */
+
+static void csv_number(host_buf *b, double x)
+{
+    if (isfinite(x))
+        host_buf_printf(b, ",%.9g", x);
+    else
+        host_buf_printf(b, ",");
+}
+
+static void csv_numbers(host_buf *b, const double *x, int n)
+{
+    for (int i = 0; i < n; i++)
+        csv_number(b, x ? x[i] : NAN);
+}
+
+static void csv_row(host_run *r, const host_epoch_record *e)
+{
+    const host_run_layout *l = &r->layout;
+    host_buf *b = &r->csv;
+
+    host_buf_printf(b, "%d,%lld,%lld", e->trial, (long long)e->epoch, (long long)e->steps);
+    csv_numbers(b, e->train_loss, l->n_tasks);
+    csv_numbers(b, e->weights, l->n_tasks);
+    csv_number(b, e->method_loss);
+    csv_numbers(b, e->train, l->n_metrics);
+    csv_numbers(b, e->val, l->n_metrics);
+    csv_number(b, e->val_delta_m);
+    csv_numbers(b, e->test, l->n_metrics);
+    csv_number(b, e->test_delta_m);
+    csv_number(b, e->lr);
+    host_buf_printf(b, ",%.3f,%lld,%lld\n", e->seconds, (long long)e->skipped,
+                    (long long)e->solver_failures);
+}
+
+static void json_string(host_buf *b, const char *s)
+{
+    host_buf_printf(b, "\"");
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\')
+            host_buf_printf(b, "\\%c", c);
+        else if (c < 0x20)
+            host_buf_printf(b, "\\u%04x", c);
+        else
+            host_buf_printf(b, "%c", c);
+    }
+    host_buf_printf(b, "\"");
+}
+
+static void json_number(host_buf *b, double x)
+{
+    if (isfinite(x))
+        host_buf_printf(b, "%.17g", x);
+    else
+        host_buf_printf(b, "null");
+}
+
+/* "key":{"name":value,...} (null for a missing array) */
+static void json_object(host_buf *b, const char *key, const char *const *names, const double *x,
+                        int n)
+{
+    host_buf_printf(b, ",\"%s\":", key);
+    if (!x) {
+        host_buf_printf(b, "null");
+        return;
+    }
+    host_buf_printf(b, "{");
+    for (int i = 0; i < n; i++) {
+        if (i)
+            host_buf_printf(b, ",");
+        json_string(b, names[i]);
+        host_buf_printf(b, ":");
+        json_number(b, x[i]);
+    }
+    host_buf_printf(b, "}");
+}
+
+static void json_field(host_buf *b, const char *key, double x)
+{
+    host_buf_printf(b, ",\"%s\":", key);
+    json_number(b, x);
+}
+
+static void json_row(host_run *r, const host_epoch_record *e)
+{
+    const host_run_layout *l = &r->layout;
+    const char *const *metrics = (const char *const *)r->metric_labels;
+    host_buf *b = &r->jsonl;
+
+    host_buf_printf(b, "{\"trial\":%d,\"epoch\":%lld,\"steps\":%lld", e->trial, (long long)e->epoch,
+                    (long long)e->steps);
+    json_object(b, "train_loss", l->task_names, e->train_loss, l->n_tasks);
+    json_object(b, "weights", l->task_names, e->weights, l->n_tasks);
+    json_field(b, "method_loss", e->method_loss);
+    json_object(b, "train", metrics, e->train, l->n_metrics);
+    json_object(b, "val", metrics, e->val, l->n_metrics);
+    json_field(b, "val_delta_m", e->val_delta_m);
+    json_object(b, "test", metrics, e->test, l->n_metrics);
+    json_field(b, "test_delta_m", e->test_delta_m);
+    json_field(b, "lr", e->lr);
+    host_buf_printf(b, ",\"seconds\":%.3f,\"skipped_steps\":%lld,\"solver_failures\":%lld}\n",
+                    e->seconds, (long long)e->skipped, (long long)e->solver_failures);
+}
+
+mtl_status host_run_add_epoch(host_run *r, const host_epoch_record *e)
+{
+    mtl_status st;
+
+    csv_row(r, e);
+    json_row(r, e);
+    r->dirty = 1;
+    if ((st = host_buf_status(&r->csv, "metrics")) != MTL_OK ||
+        (st = host_buf_status(&r->jsonl, "metrics")) != MTL_OK)
+        return st;
+    /* Rewriting whole files costs O(rows): at most once a second keeps it linear in time. */
+    if (now_seconds() - r->last_flush >= 1.0)
+        return host_run_flush(r);
+    return MTL_OK;
+}
+
+mtl_status host_run_flush(host_run *r)
+{
+    mtl_status st;
+
+    if (!r->dirty)
+        return MTL_OK;
+    st = host_run_write(r, "metrics.csv", host_buf_str(&r->csv), r->csv.len);
+    if (st == MTL_OK)
+        st = host_run_write(r, "metrics.jsonl", host_buf_str(&r->jsonl), r->jsonl.len);
+    r->last_flush = now_seconds();
+    r->dirty = st != MTL_OK;
+    return st;
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+static const double *keep(double *dst, const double *src, int n)
+{
+    for (int i = 0; i < n; i++)
+        dst[i] = src ? src[i] : NAN;
+    return dst;
+}
+
+mtl_status host_run_add_result(host_run *r, const host_epoch_record *sel)
+{
+    int k = r->layout.n_tasks, m = r->layout.n_metrics;
+    kept_result *grown = realloc(r->results, (r->n_results + 1) * sizeof *grown);
+    kept_result *kr;
+    double *v;
+
+    if (!grown)
+        return mtl_error_set(MTL_ERR_NOMEM, "run: out of memory");
+    r->results = grown;
+    v = malloc((size_t)(2 * k + 3 * m + 1) * sizeof *v);
+    if (!v)
+        return mtl_error_set(MTL_ERR_NOMEM, "run: out of memory");
+    kr = &r->results[r->n_results++];
+    kr->rec = *sel;
+    kr->values = v;
+    kr->rec.train_loss = keep(v, sel->train_loss, k);
+    kr->rec.weights = keep(v + k, sel->weights, k);
+    kr->rec.train = sel->train ? keep(v + 2 * k, sel->train, m) : NULL;
+    kr->rec.val = sel->val ? keep(v + 2 * k + m, sel->val, m) : NULL;
+    kr->rec.test = sel->test ? keep(v + 2 * k + 2 * m, sel->test, m) : NULL;
+    return MTL_OK;
+}
+
+static void md_number(host_buf *b, double x)
+{
+    if (isfinite(x))
+        host_buf_printf(b, " %.6g |", x);
+    else
+        host_buf_printf(b, " - |");
+}
+
+static void md_header(const host_run *r, host_buf *b)
+{
+    const host_run_layout *l = &r->layout;
+    int cols = 5 + l->n_tasks + l->n_metrics + 2;
+
+    host_buf_printf(b, "| trial | selected epoch | val Delta_m | test Delta_m |");
+    for (int i = 0; i < l->n_tasks; i++)
+        host_buf_printf(b, " loss %s |", l->task_names[i]);
+    host_buf_printf(b, " metrics of |");
+    for (int m = 0; m < l->n_metrics; m++)
+        host_buf_printf(b, " %s%s%s |", r->metric_labels[m], l->metrics[m].unit[0] ? " " : "",
+                        l->metrics[m].unit);
+    host_buf_printf(b, " skipped steps | solver failures |\n|");
+    for (int c = 0; c < cols; c++)
+        host_buf_printf(b, " ---: |");
+    host_buf_printf(b, "\n");
+}
+
+/* Test metrics, or the training ones for a task without a test split. */
+static const double *shown_metrics(const host_epoch_record *e, const char **from)
+{
+    *from = e->test ? "test" : e->train ? "train" : "-";
+    return e->test ? e->test : e->train;
+}
+
+static void md_row(const host_run *r, const host_epoch_record *e, const char *label, host_buf *b)
+{
+    const host_run_layout *l = &r->layout;
+    const char *from;
+    const double *metrics = shown_metrics(e, &from);
+
+    host_buf_printf(b, "| %s |", label);
+    if (e->epoch >= 0)
+        host_buf_printf(b, " %lld |", (long long)e->epoch);
+    else
+        host_buf_printf(b, " |");
+    md_number(b, e->val_delta_m);
+    md_number(b, e->test_delta_m);
+    for (int i = 0; i < l->n_tasks; i++)
+        md_number(b, e->train_loss[i]);
+    host_buf_printf(b, " %s |", from);
+    for (int m = 0; m < l->n_metrics; m++)
+        md_number(b, metrics ? metrics[m] : NAN);
+    host_buf_printf(b, " %lld | %lld |\n", (long long)e->skipped, (long long)e->solver_failures);
+}
+
+/* The mean over trials of what each row shows (sums for the counts). */
+static void md_mean(const host_run *r, host_buf *b)
+{
+    int k = r->layout.n_tasks, m = r->layout.n_metrics;
+    double *v = calloc((size_t)(k + m + 1), sizeof *v);
+    host_epoch_record mean = {0};
+    double n = (double)r->n_results;
+    const char *from = "-";
+
+    if (!v) {
+        b->failed = 1;
+        return;
+    }
+    for (size_t t = 0; t < r->n_results; t++) {
+        const host_epoch_record *e = &r->results[t].rec;
+        const double *metrics = shown_metrics(e, &from);
+        for (int i = 0; i < k; i++)
+            v[i] += e->train_loss[i] / n;
+        for (int j = 0; j < m; j++)
+            v[k + j] += (metrics ? metrics[j] : NAN) / n;
+        mean.val_delta_m += e->val_delta_m / n;
+        mean.test_delta_m += e->test_delta_m / n;
+        mean.skipped += e->skipped;
+        mean.solver_failures += e->solver_failures;
+    }
+    mean.epoch = -1;
+    mean.train_loss = v;
+    if (strcmp(from, "test") == 0)
+        mean.test = v + k;
+    else
+        mean.train = v + k;
+    md_row(r, &mean, "mean", b);
+    free(v);
+}
+
+mtl_status host_run_finish(host_run *r, const char *about)
+{
+    host_buf b = {0};
+    char label[32];
+    mtl_status st;
+
+    host_buf_printf(&b, "# %s with %s\n\n%s\n\n", r->layout.task, r->layout.method, about);
+    host_buf_printf(&b, "Test metrics and training losses are those of each trial's selected "
+                        "epoch; Delta_m in %%, lower is better. Files: config.ini (the resolved "
+                        "configuration), metrics.csv and metrics.jsonl (one row per epoch).\n\n");
+    md_header(r, &b);
+    for (size_t i = 0; i < r->n_results; i++) {
+        snprintf(label, sizeof label, "%d", r->results[i].rec.trial);
+        md_row(r, &r->results[i].rec, label, &b);
+    }
+    if (r->n_results > 1)
+        md_mean(r, &b);
+    st = host_buf_status(&b, "results");
+    if (st == MTL_OK)
+        st = host_run_write(r, "results.md", host_buf_str(&b), b.len);
+    host_buf_free(&b);
+    if (st == MTL_OK)
+        st = host_run_flush(r);
+    return st;
+}

@@ -1,0 +1,151 @@
+/* Text helpers of the host (see text.h). */
+#include "text.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int buf_reserve(host_buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    size_t cap = b->cap ? b->cap : 64;
+    char *data;
+
+    if (b->failed)
+        return 0;
+    if (need <= b->cap)
+        return 1;
+    while (cap < need)
+        cap *= 2;
+    data = realloc(b->data, cap);
+    if (!data) {
+        b->failed = 1;
+        return 0;
+    }
+    b->data = data;
+    b->cap = cap;
+    return 1;
+}
+
+void host_buf_append(host_buf *b, const char *s, size_t n)
+{
+    if (!buf_reserve(b, n))
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void host_buf_printf(host_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !buf_reserve(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+const char *host_buf_str(const host_buf *b)
+{
+    return b->data ? b->data : "";
+}
+
+mtl_status host_buf_status(const host_buf *b, const char *what)
+{
+    if (b->failed)
+        return mtl_error_set(MTL_ERR_NOMEM, "host: out of memory: %s", what);
+    return MTL_OK;
+}
+
+void host_buf_clear(host_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void host_buf_free(host_buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+char *host_strdup(const char *s)
+{
+    size_t n;
+    char *copy;
+
+    if (!s)
+        return NULL;
+    n = strlen(s) + 1;
+    copy = malloc(n);
+    if (copy)
+        memcpy(copy, s, n);
+    return copy;
+}
+
+static size_t min3(size_t a, size_t b, size_t c)
+{
+    size_t m = a < b ? a : b;
+    return m < c ? m : c;
+}
+
+size_t host_edit_distance(const char *a, const char *b)
+{
+    enum { CAP = 64 };
+    size_t d[CAP + 1][CAP + 1];
+    size_t n = strlen(a), m = strlen(b);
+
+    /* Words this long are never typos of one another worth suggesting. */
+    if (n > CAP || m > CAP)
+        return (size_t)-1;
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        for (size_t j = 1; j <= m; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            d[i][j] = min3(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < d[i][j])
+                d[i][j] = d[i - 2][j - 2] + 1;
+        }
+    }
+    return d[n][m];
+}
+
+const char *host_nearest(const char *word, const char *const *candidates, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    size_t len = strlen(word);
+
+    for (size_t i = 0; i < n; i++) {
+        size_t d = host_edit_distance(word, candidates[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = candidates[i];
+        }
+    }
+    if (best && (best_d <= 2 || best_d * 3 <= len) && best_d < len)
+        return best;
+    return NULL;
+}
+
+const char *host_strerror(int err, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", strerror(err));
+    if (buf[0] && isupper((unsigned char)buf[0]) && !isupper((unsigned char)buf[1]))
+        buf[0] = (char)tolower((unsigned char)buf[0]);
+    return buf;
+}

@@ -1,0 +1,47 @@
+/*
+ * host/text.h - small text helpers of the host: a growable string buffer,
+ * owned copies, and the edit distance behind "did you mean ...?" hints.
+ */
+#ifndef MTL_HOST_TEXT_H
+#define MTL_HOST_TEXT_H
+
+#include <stddef.h>
+
+#include "mtl/status.h"
+
+/* A growable NUL-terminated string; zero-initialise, then append. */
+typedef struct host_buf {
+    char *data;
+    size_t len, cap;
+    int failed; /* an allocation failed: the text is incomplete */
+} host_buf;
+
+void host_buf_printf(host_buf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void host_buf_append(host_buf *b, const char *s, size_t n);
+/* The text so far ("" when empty); valid until the next append. */
+const char *host_buf_str(const host_buf *b);
+/* MTL_OK, or MTL_ERR_NOMEM with the reason set when an append failed. */
+mtl_status host_buf_status(const host_buf *b, const char *what);
+void host_buf_clear(host_buf *b);
+void host_buf_free(host_buf *b);
+
+/* A malloc'ed copy of s (NULL for NULL or when out of memory). */
+char *host_strdup(const char *s);
+
+/* Damerau (optimal string alignment) edit distance, for suggestions. */
+size_t host_edit_distance(const char *a, const char *b);
+
+/*
+ * The candidate nearest to `word`, or NULL when none is close enough to be
+ * a likely typo (distance at most 2, or a third of the word's length).
+ */
+const char *host_nearest(const char *word, const char *const *candidates, size_t n);
+
+/* strerror(err) with its first letter lowercased, per the message shape. */
+const char *host_strerror(int err, char *buf, size_t cap);
+
+#endif /* MTL_HOST_TEXT_H */

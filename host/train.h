@@ -1,0 +1,43 @@
+/*
+ * host/train.h - the training loop: trials, epochs, steps, evaluation,
+ * Delta_m and model selection.
+ *
+ *   for each trial:  trial_begin; a fresh method instance (trial 0 uses the
+ *                    one the caller created) and a fresh optimizer
+ *     for each epoch:
+ *       TRAIN pass: per batch, reset the graph, forward, then the engine's
+ *                   step (engine.h); skipped steps are counted, the first is
+ *                   logged, train.max_bad_steps in a row stop the run
+ *       VAL and TEST passes (every train.eval_every epochs and after the
+ *                   last; recording off), their metrics and Delta_m
+ *       model selection: the epoch of best validation Delta_m (for
+ *                   single-task methods, Delta_m over the main task's
+ *                   metrics, or its first metric when none has a
+ *                   baseline); without a validation score, the last epoch
+ *       the scheduler; one row into the run's metrics; one log line
+ *     trial_end
+ *
+ * Delta_m = 100 / K sum_j (-1)^s_j (M_j - B_j) / B_j over the K metrics
+ * that have a baseline (B_j != 0), s_j = 1 when higher is better
+ * (REFERENCE.md, section 2); lower is better.
+ */
+#ifndef MTL_HOST_TRAIN_H
+#define MTL_HOST_TRAIN_H
+
+#include "config.h"
+#include "run.h"
+#include "services.h"
+
+typedef struct host_train_ctx {
+    host_task_slot *task;
+    host_method_slot *method; /* trial 0's instance, open; reopened per trial */
+    const host_env *env;
+    host_run *run;
+} host_train_ctx;
+
+mtl_status host_train(host_train_ctx *ctx);
+
+/* Delta_m of `values` over the metrics with a baseline (of task `only`, or all for -1). */
+double host_delta_m(const mtl_task_info *info, const double *values, int only);
+
+#endif /* MTL_HOST_TRAIN_H */
