@@ -92,6 +92,8 @@ static void message_backward(mtl_graph *g, const mtl_node *node, const float *dm
     float *dx = nn_grad(g, x), *dhidden = nn_grad(g, node->in[IN_HIDDEN]);
     float *dw = nn_grad(g, w), *db = nn_grad(g, b);
     const float *dm_sorted = dm;
+    /* The accumulators above persist; the scratch below is freed on return. */
+    mtl_arena_mark mark = mtl_arena_get_mark(&g->data);
 
     /* The bias part, m_e += Q[src e]: dQ = sum of dm over each node's edges. */
     if (b && (db || dx)) {
@@ -140,9 +142,11 @@ static void message_backward(mtl_graph *g, const mtl_node *node, const float *dm
             nn->scatter_add_rows(d.edges, d.k, dh_sorted, d.k, src->order, dhidden, d.k);
         }
     }
+    mtl_arena_release(&g->data, mark);
     return;
 
 nomem:
+    mtl_arena_release(&g->data, mark);
     g->backward_nomem = 1;
 }
 

@@ -276,6 +276,7 @@ static void scatter_backward(mtl_graph *g, const mtl_node *node, const float *dy
     int64_t f = x->shape[1];
     float *dx = nn_grad(g, x);
     const float *src = dy;
+    mtl_arena_mark mark = mtl_arena_get_mark(&g->data);
 
     if (!dx)
         return;
@@ -290,6 +291,7 @@ static void scatter_backward(mtl_graph *g, const mtl_node *node, const float *dy
         src = scaled;
     }
     nn_kernels(g)->gather_rows(ix->n, f, src, f, ix->values, dx, f, 1);
+    mtl_arena_release(&g->data, mark);
 }
 
 static mtl_tensor *scatter(mtl_graph *g, const char *op, mtl_tensor *x, const mtl_index *index,
@@ -421,6 +423,7 @@ static void segment_softmax_backward(mtl_graph *g, const mtl_node *node, const f
     mtl_tensor *e = node->in[0];
     const mtl_index *ix = nn_node_index(node, 1);
     float *de = nn_grad(g, e), *work;
+    mtl_arena_mark mark = mtl_arena_get_mark(&g->data);
 
     if (!de)
         return;
@@ -431,6 +434,7 @@ static void segment_softmax_backward(mtl_graph *g, const mtl_node *node, const f
     }
     nn_kernels(g)->segment_softmax_backward(ix->n, node->out->data, dy, ix->values, ix->range, work,
                                             de);
+    mtl_arena_release(&g->data, mark);
 }
 
 mtl_tensor *mtl_segment_softmax(mtl_graph *g, mtl_tensor *e, const mtl_index *index)
