@@ -302,6 +302,78 @@ def fixture_set2set(out):
     w.close()
 
 
+class QM9Net(torch.nn.Module):
+    """The reference QM9 model (nash-mtl experiments/quantum_chemistry), narrower."""
+
+    def __init__(self, n_tasks, num_features, dim, edge_dim, edge_hidden):
+        super().__init__()
+        self.lin0 = torch.nn.Linear(num_features, dim)
+        edge_net = torch.nn.Sequential(
+            torch.nn.Linear(edge_dim, edge_hidden),
+            torch.nn.ReLU(),
+            torch.nn.Linear(edge_hidden, dim * dim),
+        )
+        self.conv = NNConv(dim, dim, edge_net, aggr="mean")
+        self.gru = torch.nn.GRU(dim, dim)
+        self.set2set = Set2Set(dim, processing_steps=3)
+        self.lin1 = torch.nn.Linear(2 * dim, dim)
+        self.heads = torch.nn.ModuleList([torch.nn.Linear(dim, 1) for _ in range(n_tasks)])
+
+    def forward(self, x, edge_index, edge_attr, batch, n_graphs):
+        out = torch.relu(self.lin0(x))
+        h = out.unsqueeze(0)
+        for _ in range(3):
+            m = torch.relu(self.conv(out, edge_index, edge_attr))
+            out, h = self.gru(m.unsqueeze(0), h)
+            out = out.squeeze(0)
+        out = self.set2set(out, batch, dim_size=n_graphs)
+        features = torch.relu(self.lin1(out))
+        return features, torch.cat([head(features) for head in self.heads], dim=1)
+
+
+def fixture_qm9_net(out):
+    torch.manual_seed(8)
+    n_tasks, sizes = 2, [3, 4]
+    net = QM9Net(n_tasks, num_features=11, dim=4, edge_dim=5, edge_hidden=8)
+    randomize(net)
+    # Complete graphs without self loops, edges sorted by source (PyG's QM9 layout).
+    edges, batch, first = [], [], 0
+    for g, n in enumerate(sizes):
+        edges += [(first + j, first + i) for j in range(n) for i in range(n) if i != j]
+        batch += [g] * n
+        first += n
+    edge_index = torch.tensor(edges).t().contiguous()
+    batch = torch.tensor(batch)
+    x = randn(first, 11)
+    edge_attr = randn(edge_index.shape[1], 5)
+    target = randn(len(sizes), n_tasks)
+    weights = torch.tensor([0.7, 1.3])
+    features, pred = net(x, edge_index, edge_attr, batch, len(sizes))
+    losses = torch.stack(
+        [torch.nn.functional.mse_loss(pred[:, t], target[:, t]) for t in range(n_tasks)]
+    )
+    (weights * losses).sum().backward()
+
+    w = Writer(
+        os.path.join(out, "qm9_net.txt"),
+        "the reference QM9 model (lin0, 3 x (relu(NNConv) + GRU), Set2Set(3), lin1, heads) "
+        "with dim 4 and edge-network hidden 8; grads of sum_t weights[t] * mse_t",
+    )
+    w.add("x", x)
+    w.add("edge_src", edge_index[0])
+    w.add("edge_dst", edge_index[1])
+    w.add("edge_attr", edge_attr)
+    w.add("batch", batch)
+    w.add("target", target)
+    w.add("weights", weights)
+    params_of(net, "", w)
+    w.add("features", features)
+    w.add("pred", pred)
+    w.add("losses", losses)
+    grads_of(net, "", w)
+    w.close()
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join("tests", "gnn", "fixtures")
     os.makedirs(out, exist_ok=True)
@@ -312,6 +384,7 @@ def main():
     fixture_gru(out)
     fixture_lstm(out)
     fixture_set2set(out)
+    fixture_qm9_net(out)
 
 
 if __name__ == "__main__":

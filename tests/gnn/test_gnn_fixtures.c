@@ -254,6 +254,113 @@ static void test_set2set(void **state)
     env_close(&e);
 }
 
+/* A column of a fixture matrix as a graph input [rows, 1]. */
+static mtl_tensor *column(env *e, const char *name, int col)
+{
+    const gnn_ftensor *ft = gnn_fixture_get(e->fx, name);
+    mtl_tensor *t = mtl_graph_input(e->g, 2, (int64_t[]){ft->shape[0], 1});
+    float *v = mtl_tensor_data(t);
+
+    for (int64_t r = 0; r < ft->shape[0]; r++)
+        v[r] = (float)ft->values[r * ft->shape[1] + col];
+    return t;
+}
+
+/*
+ * The reference QM9 model end to end (narrower: dim 4, edge-network hidden
+ * 8, two tasks), wired as the QM9 task does: the edge network's hidden layer
+ * once for the three rounds, one loss per task, and one backward pass with
+ * the task weights as seeds.
+ */
+static void test_qm9_net(void **state)
+{
+    static const char *const names[] = {
+        "lin0.weight",
+        "lin0.bias",
+        "conv.bias",
+        "conv.nn.0.weight",
+        "conv.nn.0.bias",
+        "conv.nn.2.weight",
+        "conv.nn.2.bias",
+        "conv.lin.weight",
+        "gru.weight_ih_l0",
+        "gru.weight_hh_l0",
+        "gru.bias_ih_l0",
+        "gru.bias_hh_l0",
+        "set2set.lstm.weight_ih_l0",
+        "set2set.lstm.weight_hh_l0",
+        "set2set.lstm.bias_ih_l0",
+        "set2set.lstm.bias_hh_l0",
+        "lin1.weight",
+        "lin1.bias",
+        "heads.0.weight",
+        "heads.0.bias",
+        "heads.1.weight",
+        "heads.1.bias",
+        NULL,
+    };
+    const gnn_ftensor *weights;
+    mtl_linear lin0, lin1, heads[2];
+    mtl_nnconv conv;
+    mtl_gru gru;
+    mtl_set2set s2s;
+    mtl_tensor *out, *h, *hidden, *features, *pred[2], *losses[2], *both;
+    mtl_index *src, *dst, *batch;
+    float seeds[2], loss_values[2];
+    env e;
+
+    (void)state;
+    env_open(&e, "qm9_net.txt");
+    assert_int_equal(mtl_linear_init(&lin0, e.m, "lin0", MTL_ROLE_SHARED, -1, 0, 11, 4, &e.rng),
+                     MTL_OK);
+    assert_int_equal(
+        mtl_nnconv_init(&conv, e.m, "conv", MTL_ROLE_SHARED, -1, 0, 4, 4, 5, 8, &e.rng), MTL_OK);
+    assert_int_equal(mtl_gru_init(&gru, e.m, "gru", MTL_ROLE_SHARED, -1, 0, 4, 4, &e.rng), MTL_OK);
+    assert_int_equal(mtl_set2set_init(&s2s, e.m, "set2set", MTL_ROLE_SHARED, -1, 0, 4, 3, &e.rng),
+                     MTL_OK);
+    assert_int_equal(mtl_linear_init(&lin1, e.m, "lin1", MTL_ROLE_SHARED, -1, MTL_PARAM_LAST_SHARED,
+                                     8, 4, &e.rng),
+                     MTL_OK);
+    for (int t = 0; t < 2; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "heads.%d", t);
+        assert_int_equal(mtl_linear_init(&heads[t], e.m, name, MTL_ROLE_TASK, t, 0, 4, 1, &e.rng),
+                         MTL_OK);
+    }
+    set_params(&e, "", names);
+
+    src = gnn_index(e.g, e.fx, "edge_src", 7);
+    dst = gnn_index(e.g, e.fx, "edge_dst", 7);
+    batch = gnn_index(e.g, e.fx, "batch", 2);
+    out = mtl_relu(e.g, mtl_linear_forward(e.g, &lin0, gnn_input(e.g, e.fx, "x")));
+    hidden = mtl_nnconv_hidden(e.g, &conv, gnn_input(e.g, e.fx, "edge_attr"));
+    h = out;
+    for (int round = 0; round < 3; round++) {
+        mtl_tensor *m = mtl_relu(e.g, mtl_nnconv_forward(e.g, &conv, out, hidden, src, dst));
+        h = mtl_gru_forward(e.g, &gru, m, h);
+        out = h;
+    }
+    features =
+        mtl_relu(e.g, mtl_linear_forward(e.g, &lin1, mtl_set2set_forward(e.g, &s2s, out, batch)));
+    weights = gnn_fixture_get(e.fx, "weights");
+    for (int t = 0; t < 2; t++) {
+        pred[t] = mtl_linear_forward(e.g, &heads[t], features);
+        losses[t] = mtl_mse_loss(e.g, pred[t], column(&e, "target", t));
+        seeds[t] = (float)weights->values[t];
+    }
+    both = mtl_concat(e.g, 2, pred);
+    assert_int_equal(mtl_graph_status(e.g), MTL_OK);
+    assert_int_equal(mtl_graph_backward(e.g, 2, losses, seeds), MTL_OK);
+
+    check(&e, "qm9 features", mtl_tensor_data(features), "features");
+    check(&e, "qm9 predictions", mtl_tensor_data(both), "pred");
+    for (int t = 0; t < 2; t++)
+        loss_values[t] = mtl_tensor_item(losses[t]);
+    check(&e, "qm9 losses", loss_values, "losses");
+    check_param_grads(&e, "", names);
+    env_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_gru),
         cmocka_unit_test(test_lstm),
         cmocka_unit_test(test_set2set),
+        cmocka_unit_test(test_qm9_net),
     };
     return cmocka_run_group_tests_name("gnn_fixtures", tests, NULL, NULL);
 }
