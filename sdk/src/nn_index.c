@@ -152,11 +152,23 @@ static void format_dims(char *buf, size_t cap, int ndim, const int64_t *dims)
         snprintf(buf + len, cap - len, "]");
 }
 
+int nn_check_backend(mtl_graph *g, const char *op)
+{
+    if (g->be->nn)
+        return 1;
+    mtl_graph_fail(g, MTL_ERR_UNSUPPORTED, "nn: %s: the %s backend has no graph-network kernels",
+                   op, g->be->name);
+    return 0;
+}
+
 static int check_shape(mtl_graph *g, const char *op, const char *what, const mtl_tensor *t,
                        int ndim, const int64_t *dims)
 {
     char want[64], got[64];
     int ok = t->ndim == ndim;
+
+    if (!nn_check_backend(g, op))
+        return 0;
 
     for (int i = 0; ok && i < ndim; i++)
         ok = dims[i] < 0 || t->shape[i] == dims[i];

@@ -61,6 +61,14 @@ float *nn_scratch(mtl_graph *g, int64_t count);
 mtl_tensor *nn_result(mtl_graph *g, int64_t d0, int64_t d1);
 
 /*
+ * Whether the graph's backend has the kernels (a backend that lacks them
+ * leaves its table's nn entry NULL); records MTL_ERR_UNSUPPORTED otherwise.
+ * The shape checks below make this check first, so every op that checks a
+ * shape is covered.
+ */
+int nn_check_backend(mtl_graph *g, const char *op);
+
+/*
  * Checks that t is a matrix [rows, cols] (rows or cols < 0: any); records
  * "nn: OP: WHAT has shape [..] (expected [r, c])" and returns 0 otherwise.
  */

@@ -160,7 +160,7 @@ mtl_tensor *mtl_concat(mtl_graph *g, int n, mtl_tensor *const *items)
     for (int i = 0; i < n; i++)
         if (!items[i])
             return NULL;
-    if (!concat_check(g, n, items, &width))
+    if (!nn_check_backend(g, "mtl_concat") || !concat_check(g, n, items, &width))
         return NULL;
 
     ndim = items[0]->ndim;
@@ -202,7 +202,7 @@ mtl_tensor *mtl_mse_loss(mtl_graph *g, mtl_tensor *pred, mtl_tensor *target)
     mtl_node *node;
     int same;
 
-    if (!g || !pred || !target || g->status != MTL_OK)
+    if (!g || !pred || !target || g->status != MTL_OK || !nn_check_backend(g, "mtl_mse_loss"))
         return NULL;
     same = pred->ndim == target->ndim;
     for (int d = 0; same && d < pred->ndim; d++)
