@@ -58,6 +58,8 @@ static mtl_status constw_weigh(void *self, const mtl_method_input *in, mtl_metho
     for (int i = 0; i < in->n_tasks; i++) {
         out->shared_weights[i] = c->weight;
         out->head_weights[i] = c->weight;
+        if (out->weights)
+            out->weights[i] = c->weight;
         out->loss += c->weight * in->losses[i];
     }
     return MTL_OK;
