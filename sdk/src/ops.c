@@ -2,15 +2,20 @@
  * Op front-ends: argument checks, result allocation, one backend call, and
  * the tape entry with its backward function.
  *
- * Rules every op follows (keep them when adding one):
- *   - check operands with operands_ok() first: NULL in, NULL out, and a bad
- *     argument records the step's first error with mtl_graph_fail() in the
- *     shape "tensor: mtl_<op>: what (expected X, got Y)";
- *   - compute eagerly through g->be; no allocation but the graph's arena;
- *   - record a node only when the graph records and an operand requires a
- *     gradient (needs_tape()); the backward function adds into the
- *     accumulators of the operands that require one (mtl_grad_acc()), and
- *     may read the operands' and the output's values, which are immutable.
+ * Rules every op follows (keep them when adding one, here or in another
+ * file of the core such as nn_ops.c):
+ *   - check operands first: NULL in, NULL out, and a bad argument records
+ *     the step's first error with mtl_graph_fail() in the shape
+ *     "tensor: mtl_<op>: what (expected X, got Y)";
+ *   - allocate only from the graph's arena (mtl_graph_new_tensor(), or
+ *     mtl_graph_new_tensor_at() for a view of existing values) and compute
+ *     eagerly through g->be: no malloc, no strings, no backend test;
+ *   - record a node (mtl_graph_record()) only when the graph records and an
+ *     operand requires a gradient; the backward function receives dy, ADDS
+ *     into the accumulators of the operands that require a gradient
+ *     (mtl_grad_acc(), NULL when out of memory: return at once), and may
+ *     read the operands' and the output's values, which are immutable;
+ *   - give it a finite-difference check in tests/runtime.
  */
 #include <math.h>
 #include <stdio.h>
@@ -380,14 +385,13 @@ static void reshape_backward(mtl_graph *g, const mtl_node *node, const float *dy
 
 mtl_tensor *mtl_reshape(mtl_graph *g, mtl_tensor *a, int ndim, const int64_t *shape)
 {
-    char prefix[] = "tensor: mtl_reshape";
     mtl_tensor *y;
     mtl_node *node;
     int64_t numel;
 
     if (!operands_ok(g, "mtl_reshape", 1, &a))
         return NULL;
-    numel = mtl_shape_numel(prefix, ndim, shape);
+    numel = mtl_shape_numel("tensor: mtl_reshape", ndim, shape);
     if (numel < 0)
         return mtl_graph_fail(g, MTL_ERR_INVALID, "%s", mtl_error_message());
     if (numel != a->numel)
