@@ -222,6 +222,7 @@ mtl_status host_run_create(host_run **run, const char *dir, const host_run_layou
         return st;
     }
     csv_header(r);
+    r->dirty = 1; /* the header alone is written at the first flush */
     r->last_flush = now_seconds();
     *run = r;
     return MTL_OK;
