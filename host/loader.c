@@ -27,7 +27,12 @@ static mtl_plugin_kind other_kind(mtl_plugin_kind kind)
     return kind == MTL_PLUGIN_METHOD ? MTL_PLUGIN_TASK : MTL_PLUGIN_METHOD;
 }
 
-/* The size of the plugin struct at ABI minor 0: no plugin may be smaller. */
+/*
+ * The size of the plugin struct at ABI minor 0: no plugin may be smaller.  It
+ * equals sizeof while MTL_ABI_MINOR is 0; once a minor appends fields, it
+ * must stay the minor-0 size (the offset of the first appended field), and
+ * the host must check the header's size before reading an appended field.
+ */
 static size_t min_size(mtl_plugin_kind kind)
 {
     return kind == MTL_PLUGIN_METHOD ? sizeof(mtl_method_plugin) : sizeof(mtl_task_plugin);
@@ -120,6 +125,9 @@ static mtl_status check_file(const char *path)
     if (stat(path, &sb) != 0 && errno == ENOENT)
         return mtl_error_set(MTL_ERR_PLUGIN,
                              "loader: plugin not found: %s (expected an existing file)", path);
+    if (stat(path, &sb) != 0)
+        return mtl_error_set(MTL_ERR_PLUGIN, "loader: cannot open plugin: %s: %s", path,
+                             host_strerror(errno, why, sizeof why));
     if (S_ISDIR(sb.st_mode))
         return mtl_error_set(MTL_ERR_PLUGIN,
                              "loader: not a shared object: %s (expected an ELF shared object, got "
