@@ -116,6 +116,10 @@ typedef struct mtl_backend {
     /* ---- graph-network ops (mtl/nn.h) ------------------------------------ */
     /* The kernels of nn_backend.h. */
     const struct mtl_nn_backend *nn;
+
+    /* ---- convolutional ops (mtl/conv.h) ---------------------------------- */
+    /* The kernels of conv_backend.h. */
+    const struct mtl_conv_backend *conv;
 } mtl_backend;
 
 /* The CPU backend (sdk/src/cpu/). */

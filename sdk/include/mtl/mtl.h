@@ -7,6 +7,7 @@
 #include "mtl/rng.h"
 #include "mtl/tensor.h"
 #include "mtl/nn.h"
+#include "mtl/conv.h"
 #include "mtl/optim.h"
 #include "mtl/plugin.h"
 #include "mtl/method.h"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../backend.h"
+#include "../conv_backend.h"
 #include "../nn_backend.h"
 
 static void *cpu_mem_alloc(size_t bytes)
@@ -337,4 +338,5 @@ const mtl_backend mtl_cpu_backend = {
     .gemm = cpu_gemm,
     .adam = cpu_adam,
     .nn = &mtl_cpu_nn_backend,
+    .conv = &mtl_cpu_conv_backend,
 };
