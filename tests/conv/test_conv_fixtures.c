@@ -308,13 +308,13 @@ static void test_attention_block(void **state)
     (void)state;
     env_open(&e, "attention.txt");
     mtl_rng_seed(&rng, 3, 0);
-    assert_int_equal(mtl_conv2d_layer_init(&c1, e.m, "conv1", MTL_ROLE_SHARED, -1, 0, 5, 4, 1, 1,
-                                           0, MTL_CONV_INIT_DEFAULT, &rng),
+    assert_int_equal(mtl_conv2d_layer_init(&c1, e.m, "conv1", MTL_ROLE_SHARED, -1, 0, 5, 4, 1, 1, 0,
+                                           MTL_CONV_INIT_DEFAULT, &rng),
                      MTL_OK);
     assert_int_equal(mtl_batch_norm2d_layer_init(&b1, e.m, "bn1", MTL_ROLE_SHARED, -1, 0, 4),
                      MTL_OK);
-    assert_int_equal(mtl_conv2d_layer_init(&c2, e.m, "conv2", MTL_ROLE_SHARED, -1, 0, 4, 4, 1, 1,
-                                           0, MTL_CONV_INIT_DEFAULT, &rng),
+    assert_int_equal(mtl_conv2d_layer_init(&c2, e.m, "conv2", MTL_ROLE_SHARED, -1, 0, 4, 4, 1, 1, 0,
+                                           MTL_CONV_INIT_DEFAULT, &rng),
                      MTL_OK);
     assert_int_equal(mtl_batch_norm2d_layer_init(&b2, e.m, "bn2", MTL_ROLE_SHARED, -1, 0, 4),
                      MTL_OK);
@@ -332,9 +332,8 @@ static void test_attention_block(void **state)
     f = ct_input_grad(e.g, e.fx, "f");
     h = mtl_relu(e.g, mtl_batch_norm2d_layer_forward(
                           e.g, &b1,
-                          mtl_conv2d_layer_forward(e.g, &c1,
-                                                   mtl_concat_channels(e.g, 2,
-                                                                       (mtl_tensor *[]){a, b})),
+                          mtl_conv2d_layer_forward(
+                              e.g, &c1, mtl_concat_channels(e.g, 2, (mtl_tensor *[]){a, b})),
                           1));
     y = mtl_mul(e.g,
                 mtl_sigmoid(e.g, mtl_batch_norm2d_layer_forward(
@@ -356,12 +355,18 @@ static void test_attention_block(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_k3),         cmocka_unit_test(test_conv_k1),
-        cmocka_unit_test(test_conv_k5),         cmocka_unit_test(test_conv_strided),
-        cmocka_unit_test(test_batch_norm),      cmocka_unit_test(test_max_pool),
-        cmocka_unit_test(test_resize_bilinear), cmocka_unit_test(test_resize_nearest),
-        cmocka_unit_test(test_nll),             cmocka_unit_test(test_masked_l1),
-        cmocka_unit_test(test_normals),         cmocka_unit_test(test_attention_block),
+        cmocka_unit_test(test_conv_k3),
+        cmocka_unit_test(test_conv_k1),
+        cmocka_unit_test(test_conv_k5),
+        cmocka_unit_test(test_conv_strided),
+        cmocka_unit_test(test_batch_norm),
+        cmocka_unit_test(test_max_pool),
+        cmocka_unit_test(test_resize_bilinear),
+        cmocka_unit_test(test_resize_nearest),
+        cmocka_unit_test(test_nll),
+        cmocka_unit_test(test_masked_l1),
+        cmocka_unit_test(test_normals),
+        cmocka_unit_test(test_attention_block),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
