@@ -11,22 +11,28 @@
  * c_i = (1 + k c' w_i / |gw|) / (1 + c^2).  The heads get the plain sum of
  * the task gradients (h_i = 1).
  *
- * The inner problem (the reference calls scipy's SLSQP) is solved here by a
- * primal barrier method: minimise t F(w) - sum_i log w_i on sum_i w_i = 1 by
- * Newton steps with the equality constraint eliminated through the KKT
- * system and a backtracking line search, for t = 1, 10, 100, ... until the
- * barrier's bound on the objective gap, k / t, is below 1e-12 (on M divided
- * by its mean diagonal, which leaves w unchanged: F is homogeneous in M).
+ * The inner problem (the reference calls scipy's SLSQP) is a small
+ * second-order cone program: minimise  w^T M 1/k + c' s  over the simplex
+ * with s >= |J w|.  We solve it by a primal barrier method on M divided by
+ * its mean diagonal (w does not change: F is homogeneous in M):
+ *
+ *   Phi_t(w, s) = t (w^T M 1/k + c' s) - sum_i log w_i - log(s^2 - w^T M w),
+ *
+ * self-concordant, minimised for t = 1, 10, 100, ... by damped Newton steps
+ * (1 / (1 + lambda) while the Newton decrement lambda > 0.25) in the
+ * coordinates that eliminate the largest weight, until the barrier's bound
+ * on the objective gap, (k + 2) / t, is below 1e-10 (beyond, s^2 - w^T M w
+ * cancels to too few digits).  The cone variable s keeps the problem smooth
+ * where J w = 0, where F itself has a kink.
  *
  * Deviations (plugins/README.md): the reference adds 1e-8 in four places
  * (inside both square roots, to c' and to |gw|), which makes the update
  * depend on the gradients' scale when they are small; we use the exact
  * formulas, and treat the two degenerate cases explicitly: a zero mean
- * gradient (c' = 0, F constant: w = 1/k) and a zero combined gradient
- * (|gw| <= 1e-12 of the gradients' RMS norm: the c' gw / |gw| term, whose
- * direction is undefined, is dropped).
+ * gradient (c' = 0, F linear with zero slope: w = 1/k) and a zero combined
+ * gradient (|gw|^2 <= 1e-24 of the mean |g_i|^2: the c' gw / |gw| term,
+ * whose direction is undefined, is dropped).
  */
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,19 +41,23 @@
 #include "linalg.h"
 #include "method_util.h"
 
-#define CAGRAD_GAP_TOL    1e-12 /* k / t at the last centering */
+#define CAGRAD_GAP_TOL    1e-10 /* (k + 2) / t at the last centering */
 #define CAGRAD_T_GROWTH   10.0  /* t grows by this between centerings */
-#define CAGRAD_CENTER_TOL 1e-14 /* half the squared Newton decrement */
-#define CAGRAD_MAX_NEWTON 400   /* Newton steps over all centerings */
-#define CAGRAD_SMOOTH     1e-30 /* under the square root, on the normalized scale */
+#define CAGRAD_CENTER_TOL 1e-14 /* squared Newton decrement ending a centering */
+/* Below this, a decrement that does not shrink 4-fold is at the rounding floor. */
+#define CAGRAD_FLOOR_TOL  1e-8
+#define CAGRAD_FULL_STEP  0.25  /* Newton decrement below which steps are full */
+#define CAGRAD_MAX_NEWTON 600   /* Newton steps over all centerings */
 #define CAGRAD_ZERO_REL   1e-24 /* |x|^2 below this times the mean |g_i|^2 is 0 */
 
 typedef struct cagrad_method {
     int k;
     double c;
     double *mn;   /* M divided by its mean diagonal */
-    double *hess; /* k x k */
-    double *w, *trial, *mb, *mw, *grad, *x, *y, *coef;
+    double *hess; /* (k+1) x (k+1): w then s */
+    double *red;  /* k x k, the reduced Hessian */
+    double *w, *mb, *mw, *grad, *dz, *step, *coef;
+    double s; /* the cone variable */
     char warning[160];
 } cagrad_method;
 
@@ -64,13 +74,13 @@ static void cagrad_destroy(void *self)
         return;
     free(m->mn);
     free(m->hess);
+    free(m->red);
     free(m->w);
-    free(m->trial);
     free(m->mb);
     free(m->mw);
     free(m->grad);
-    free(m->x);
-    free(m->y);
+    free(m->dz);
+    free(m->step);
     free(m->coef);
     free(m);
 }
@@ -88,11 +98,11 @@ static mtl_status cagrad_create(const mtl_host *host, int n_tasks, void **self,
         return st;
     m = calloc(1, sizeof *m);
     if (!m || !(m->mn = calloc(k * k, sizeof(double))) ||
-        !(m->hess = calloc(k * k, sizeof(double))) || !(m->w = calloc(k, sizeof(double))) ||
-        !(m->trial = calloc(k, sizeof(double))) || !(m->mb = calloc(k, sizeof(double))) ||
-        !(m->mw = calloc(k, sizeof(double))) || !(m->grad = calloc(k, sizeof(double))) ||
-        !(m->x = calloc(k, sizeof(double))) || !(m->y = calloc(k, sizeof(double))) ||
-        !(m->coef = calloc(k, sizeof(double)))) {
+        !(m->hess = calloc((k + 1) * (k + 1), sizeof(double))) ||
+        !(m->red = calloc(k * k, sizeof(double))) || !(m->w = calloc(k, sizeof(double))) ||
+        !(m->mb = calloc(k, sizeof(double))) || !(m->mw = calloc(k, sizeof(double))) ||
+        !(m->grad = calloc(k + 1, sizeof(double))) || !(m->dz = calloc(k + 1, sizeof(double))) ||
+        !(m->step = calloc(k, sizeof(double))) || !(m->coef = calloc(k, sizeof(double)))) {
         cagrad_destroy(m);
         return mtl_error_set(MTL_ERR_NOMEM, "create: out of memory");
     }
@@ -111,108 +121,152 @@ static mtl_status cagrad_plan(void *self, int64_t step, mtl_method_plan *plan)
     return MTL_OK;
 }
 
-/* The barrier objective t F(w) - sum log w (+inf outside the simplex's interior). */
-static double cagrad_phi(const cagrad_method *m, const double *w, double t, double cp)
+static double cagrad_quad(const cagrad_method *m, const double *w)
 {
-    int k = m->k;
-    double lin = 0.0, q = 0.0, barrier = 0.0;
+    double q = 0.0;
+
+    for (int i = 0; i < m->k; i++)
+        for (int j = 0; j < m->k; j++)
+            q += w[i] * m->mn[i * m->k + j] * w[j];
+    return q;
+}
+
+/* Gradient and Hessian of Phi_t at (w, s) into m->grad and m->hess. */
+static void cagrad_derivatives(cagrad_method *m, double t, double cp)
+{
+    int k = m->k, n = k + 1;
+    double s = m->s, q, u;
+
+    linalg_matvec(m->mn, k, m->w, m->mw);
+    q = linalg_dot(m->w, m->mw, k);
+    u = s * s - q;
 
     for (int i = 0; i < k; i++) {
-        if (!(w[i] > 0.0))
-            return INFINITY;
-        lin += m->mb[i] * w[i];
-        barrier += log(w[i]);
+        m->grad[i] = t * m->mb[i] - 1.0 / m->w[i] + 2.0 * m->mw[i] / u;
         for (int j = 0; j < k; j++)
-            q += w[i] * m->mn[i * k + j] * w[j];
+            m->hess[i * n + j] = 2.0 * m->mn[i * k + j] / u + 4.0 * m->mw[i] * m->mw[j] / (u * u);
+        m->hess[i * n + i] += 1.0 / (m->w[i] * m->w[i]);
+        m->hess[i * n + k] = m->hess[k * n + i] = -4.0 * s * m->mw[i] / (u * u);
     }
-    return t * (lin + cp * sqrt(fmax(q, 0.0) + CAGRAD_SMOOTH)) - barrier;
+    m->grad[k] = t * cp - 2.0 * s / u;
+    m->hess[k * n + k] = (2.0 * s * s + 2.0 * q) / (u * u);
 }
 
 /*
- * One Newton step of the centering problem at t.  Returns the half squared
- * Newton decrement before the step, or -1 when the Hessian is not positive
- * definite.
+ * The Newton direction on sum(dw) = 0 into m->dz, eliminating the largest
+ * weight w_p (dw_p = -sum of the others): reduced Hessian Z^T H Z and
+ * gradient Z^T grad.  Eliminating through H^-1 1 instead cancels
+ * catastrophically once some w_i are ~1 / t.  Returns lambda^2, or -1 when
+ * the reduced Hessian is not positive definite.
  */
-static double cagrad_newton_step(cagrad_method *m, double t, double cp)
+static double cagrad_direction(cagrad_method *m)
+{
+    int k = m->k, n = k + 1, p = 0;
+    double *y = m->step, lam2;
+
+    for (int i = 1; i < k; i++)
+        if (m->w[i] > m->w[p])
+            p = i;
+
+    /* Reduced coordinates: the weights other than p, then s (index k - 1). */
+    for (int r = 0, i = 0; i <= k; i++) {
+        if (i == p)
+            continue;
+        y[r] = 0.0;
+        m->dz[r] = -(i < k ? m->grad[i] - m->grad[p] : m->grad[k]);
+        for (int c2 = 0, j = 0; j <= k; j++) {
+            double h;
+            if (j == p)
+                continue;
+            h = m->hess[i * n + j];
+            if (i < k)
+                h -= m->hess[p * n + j];
+            if (j < k)
+                h -= m->hess[i * n + p];
+            if (i < k && j < k)
+                h += m->hess[p * n + p];
+            m->red[r * k + c2] = h;
+            c2++;
+        }
+        r++;
+    }
+    if (linalg_cholesky(m->red, k) != 0)
+        return -1.0;
+    memcpy(y, m->dz, (size_t)k * sizeof *y);
+    linalg_cholesky_solve(m->red, k, y);
+    lam2 = fmax(linalg_dot(y, m->dz, k), 0.0);
+
+    /* Back to (dw, ds). */
+    m->dz[p] = 0.0;
+    for (int r = 0, i = 0; i <= k; i++) {
+        if (i == p)
+            continue;
+        if (i < k) {
+            m->dz[i] = y[r];
+            m->dz[p] -= y[r];
+        } else {
+            m->dz[k] = y[r];
+        }
+        r++;
+    }
+    return lam2;
+}
+
+/* Moves (w, s) by a damped Newton step inside the domain. */
+static void cagrad_move(cagrad_method *m, double lam2)
 {
     int k = m->k;
-    double *w = m->w, q, r, lam2, one_x = 0.0, one_y = 0.0, slope, slack, s = 1.0;
-    double phi0 = cagrad_phi(m, w, t, cp);
+    double a = sqrt(lam2) > CAGRAD_FULL_STEP ? 1.0 / (1.0 + sqrt(lam2)) : 1.0;
 
-    linalg_matvec(m->mn, k, w, m->mw);
-    q = linalg_dot(w, m->mw, k);
-    r = sqrt(fmax(q, 0.0) + CAGRAD_SMOOTH);
-
-    /* Gradient and Hessian of t F - sum log w (F'' = c' (M / r - M w w^T M / r^3)). */
-    for (int i = 0; i < k; i++) {
-        m->grad[i] = t * (m->mb[i] + cp * m->mw[i] / r) - 1.0 / w[i];
-        for (int j = 0; j < k; j++)
-            m->hess[i * k + j] =
-                t * cp * (m->mn[i * k + j] / r - m->mw[i] * m->mw[j] / (r * r * r));
-        m->hess[i * k + i] += 1.0 / (w[i] * w[i]);
-    }
-    if (linalg_cholesky(m->hess, k) != 0)
-        return -1.0;
-
-    /* Step on sum(dw) = 0:  dw = x - (1.x / 1.y) y,  H x = -grad,  H y = 1. */
-    for (int i = 0; i < k; i++) {
-        m->x[i] = -m->grad[i];
-        m->y[i] = 1.0;
-    }
-    linalg_cholesky_solve(m->hess, k, m->x);
-    linalg_cholesky_solve(m->hess, k, m->y);
-    for (int i = 0; i < k; i++) {
-        one_x += m->x[i];
-        one_y += m->y[i];
-    }
-    for (int i = 0; i < k; i++)
-        m->x[i] -= one_x / one_y * m->y[i];
-    slope = linalg_dot(m->grad, m->x, k);
-    lam2 = -slope;
-
-    /*
-     * Backtracking (Armijo, factor 1/2) inside the simplex.  Near the end phi
-     * is of order t, so its rounding error (a few ulps of phi0) is allowed:
-     * there the full Newton step is taken.
-     */
-    slack = 8.0 * DBL_EPSILON * fabs(phi0);
-    for (int halvings = 0; halvings < 60; halvings++, s *= 0.5) {
-        double sum = 0.0;
+    /* Self-concordance keeps the damped step inside; this guards rounding. */
+    for (int tries = 0; tries < 60; tries++, a *= 0.5) {
+        int inside = 1;
+        double s;
         for (int i = 0; i < k; i++) {
-            m->trial[i] = w[i] + s * m->x[i];
-            sum += m->trial[i];
+            m->step[i] = m->w[i] + a * m->dz[i];
+            inside &= m->step[i] > 0.0;
         }
-        for (int i = 0; i < k; i++)
-            m->trial[i] /= sum;
-        if (cagrad_phi(m, m->trial, t, cp) <= phi0 + 0.25 * s * slope + slack) {
-            memcpy(w, m->trial, (size_t)k * sizeof *w);
-            break;
+        s = m->s + a * m->dz[k];
+        if (inside && s > 0.0 && s * s > cagrad_quad(m, m->step)) {
+            memcpy(m->w, m->step, (size_t)k * sizeof *m->w);
+            m->s = s;
+            return;
         }
     }
-    return 0.5 * lam2;
 }
 
 /* The inner weights w into m->w; returns 0, or -1 when the budget ran out. */
 static int cagrad_inner(cagrad_method *m, double cp)
 {
     int k = m->k, steps = 0;
+    double sum = 0.0;
 
     for (int i = 0; i < k; i++)
         m->w[i] = 1.0 / k;
     if (k == 1 || cp == 0.0)
         return 0;
+    m->s = sqrt(fmax(cagrad_quad(m, m->w), 0.0)) + 1.0;
 
     for (double t = 1.0;; t *= CAGRAD_T_GROWTH) {
-        for (;;) {
-            double dec = cagrad_newton_step(m, t, cp);
-            if (dec < 0.0 || ++steps > CAGRAD_MAX_NEWTON)
+        for (double prev = INFINITY;;) {
+            double lam2;
+            cagrad_derivatives(m, t, cp);
+            lam2 = cagrad_direction(m);
+            if (lam2 < 0.0 || ++steps > CAGRAD_MAX_NEWTON)
                 return -1;
-            if (dec <= CAGRAD_CENTER_TOL)
+            if (lam2 <= CAGRAD_CENTER_TOL || (lam2 <= CAGRAD_FLOOR_TOL && lam2 > 0.25 * prev))
                 break;
+            cagrad_move(m, lam2);
+            prev = lam2;
         }
-        if (k / t <= CAGRAD_GAP_TOL)
-            return 0;
+        if ((k + 2) / t <= CAGRAD_GAP_TOL)
+            break;
     }
+    for (int i = 0; i < k; i++)
+        sum += m->w[i];
+    for (int i = 0; i < k; i++)
+        m->w[i] /= sum;
+    return 0;
 }
 
 static mtl_status cagrad_weigh(void *self, const mtl_method_input *in, mtl_method_output *out)

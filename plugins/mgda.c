@@ -16,9 +16,12 @@
  * spells it `norm`), its loss (loss) or both (loss+).
  *
  * Deviations, all documented in plugins/README.md:
- *   - the reference never increments its iteration counter, so its loop
- *     only stops on the tolerance; we stop after 250 iterations (the stated
- *     MAX_ITER) and report the step as a failed solve, keeping the iterate;
+ *   - the reference declares MAX_ITER = 250 but never increments its
+ *     iteration counter, so its loop only stops on the tolerance (ill-
+ *     conditioned problems take thousands of steps).  We follow what the code
+ *     does, with a safety cap `max_iter` (10000); reaching it is reported as
+ *     a failed solve and the iterate is kept (max_iter = 250 gives the
+ *     stated cap);
  *   - the best pair starts from an infinite cost (the reference starts at
  *     1e8 and crashes when every pair costs more);
  *   - k = 1 gives the weight 1 (the reference has no pair to start from);
@@ -45,6 +48,7 @@ enum mgda_norm { MGDA_NORM_NONE, MGDA_NORM_L2, MGDA_NORM_LOSS, MGDA_NORM_LOSS_PL
 
 typedef struct mgda_method {
     int k;
+    int max_iter;
     mtl_grad_source source;
     enum mgda_norm norm;
     const mtl_host *host;
@@ -59,6 +63,8 @@ static const mtl_option mgda_options[] = {
     {"params", MTL_OPT_ENUM, "shared", "shared|last|rep", 0, 0, 0,
      "gradients of: all shared parameters, the last shared layer, or the shared "
      "representation"},
+    {"max_iter", MTL_OPT_INT, "10000", NULL, MTL_OPT_HAS_MIN | MTL_OPT_HAS_MAX, 1, 1e7,
+     "at most this many projected gradient steps of the min-norm solver"},
     {"normalization", MTL_OPT_ENUM, "none", "none|l2|loss|loss+", 0, 0, 0,
      "divide each task's gradient by 1, its L2 norm, its loss, or loss times norm"},
 };
@@ -179,10 +185,11 @@ static double mgda_quad(const double *M, int k, const double *x, const double *y
 
 /*
  * Minimum-norm weights (on the simplex) of the Gram matrix M into sol.
- * Returns 0, or -1 when MGDA_MAX_ITER iterations did not meet the
+ * Returns 0, or -1 when max_iter iterations did not meet the
  * tolerance (sol then holds the last iterate).
  */
-static int mgda_min_norm(const double *M, int k, double *sol, double *work, double *change_out)
+static int mgda_min_norm(const double *M, int k, int max_iter, double *sol, double *work,
+                         double *change_out)
 {
     double *dir = work, *next = work + k, *sorted = work + 2 * k, *cand = work + 3 * k;
 
@@ -195,7 +202,7 @@ static int mgda_min_norm(const double *M, int k, double *sol, double *work, doub
     if (k == 2)
         return 0;
 
-    for (int iter = 0; iter < MGDA_MAX_ITER; iter++) {
+    for (int iter = 0; iter < max_iter; iter++) {
         double gamma, cost, change = 0.0;
 
         linalg_matvec(M, k, sol, dir);
@@ -232,15 +239,17 @@ static void mgda_destroy(void *self)
 
 static mtl_status mgda_create(const mtl_host *host, int n_tasks, void **self, mtl_method_info *info)
 {
-    static const char *const sources[] = {"shared", "last", "rep"};
-    static const char *const norms[] = {"none", "l2", "loss", "loss+"};
-    const char *source, *norm;
+    int source, norm;
+    int64_t max_iter;
     mgda_method *m;
-    mtl_status st = host->config_string(host, "params", &source);
+    size_t n_options = sizeof mgda_options / sizeof mgda_options[0];
+    mtl_status st = mu_enum_read(host, mgda_options, n_options, "params", &source);
 
     (void)info;
     if (st == MTL_OK)
-        st = host->config_string(host, "normalization", &norm);
+        st = mu_enum_read(host, mgda_options, n_options, "normalization", &norm);
+    if (st == MTL_OK)
+        st = host->config_int(host, "max_iter", &max_iter);
     if (st != MTL_OK)
         return st;
 
@@ -252,13 +261,11 @@ static mtl_status mgda_create(const mtl_host *host, int n_tasks, void **self, mt
         return mtl_error_set(MTL_ERR_NOMEM, "create: out of memory");
     }
     m->k = n_tasks;
+    m->max_iter = (int)max_iter;
     m->host = host;
-    for (int i = 0; i < 3; i++)
-        if (strcmp(source, sources[i]) == 0)
-            m->source = (mtl_grad_source)i;
-    for (int i = 0; i < 4; i++)
-        if (strcmp(norm, norms[i]) == 0)
-            m->norm = (enum mgda_norm)i;
+    /* The choices are declared in the order of the enums. */
+    m->source = (mtl_grad_source)source;
+    m->norm = (enum mgda_norm)norm;
     *self = m;
     return MTL_OK;
 }
@@ -333,11 +340,11 @@ static mtl_status mgda_weigh(void *self, const mtl_method_input *in, mtl_method_
     if (st != MTL_OK)
         return st;
 
-    if (mgda_min_norm(m->mn, k, m->c, m->work, &change) != 0) {
+    if (mgda_min_norm(m->mn, k, m->max_iter, m->c, m->work, &change) != 0) {
         snprintf(m->warning, sizeof m->warning,
                  "min-norm solver stopped after %d iterations (L1 change %.3g > %g); using its "
                  "last iterate",
-                 MGDA_MAX_ITER, change, MGDA_STOP_CRIT);
+                 m->max_iter, change, MGDA_STOP_CRIT);
         out->solve_failed = 1;
         out->warning = m->warning;
     }

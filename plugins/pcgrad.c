@@ -56,9 +56,9 @@ static mtl_status pcgrad_create(const mtl_host *host, int n_tasks, void **self,
                                 mtl_method_info *info)
 {
     pcgrad_method *m;
-    const char *reduction;
+    int reduction;
     size_t k = (size_t)n_tasks;
-    mtl_status st = host->config_string(host, "reduction", &reduction);
+    mtl_status st = mu_enum_read(host, pcgrad_options, 1, "reduction", &reduction);
 
     (void)info;
     if (st != MTL_OK)
@@ -70,7 +70,7 @@ static mtl_status pcgrad_create(const mtl_host *host, int n_tasks, void **self,
         return mtl_error_set(MTL_ERR_NOMEM, "create: out of memory");
     }
     m->k = n_tasks;
-    m->mean = strcmp(reduction, "mean") == 0;
+    m->mean = reduction == 1;
     m->rng = host->rng;
     *self = m;
     return MTL_OK;

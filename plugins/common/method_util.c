@@ -95,6 +95,33 @@ mtl_status mu_task_weights_read(const mtl_host *host, const char *key, int k, do
     return MTL_OK;
 }
 
+mtl_status mu_enum_read(const mtl_host *host, const mtl_option *options, size_t n_options,
+                        const char *key, int *index)
+{
+    const char *value, *choices = NULL;
+    mtl_status st = host->config_string(host, key, &value);
+
+    if (st != MTL_OK)
+        return st;
+    for (size_t o = 0; o < n_options; o++)
+        if (strcmp(options[o].key, key) == 0)
+            choices = options[o].choices;
+    if (!choices)
+        return mtl_error_set(MTL_ERR_PLUGIN, "option '%s': not a declared enum", key);
+
+    *index = 0;
+    for (const char *p = choices;; (*index)++) {
+        size_t len = strcspn(p, "|");
+        if (strlen(value) == len && strncmp(p, value, len) == 0)
+            return MTL_OK;
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    return mtl_error_set(MTL_ERR_CONFIG, "option '%s': unknown value '%s' (expected one of %s)",
+                         key, value, choices);
+}
+
 void mu_softmax(const double *z, int k, double temp, double *w)
 {
     double top = -INFINITY;

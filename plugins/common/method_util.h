@@ -52,6 +52,15 @@ mtl_status mu_output_check(const mtl_method_output *out, int k, size_t n_params)
  */
 mtl_status mu_task_weights_read(const mtl_host *host, const char *key, int k, double *w);
 
+/*
+ * Reads the MTL_OPT_ENUM option `key` declared in `options` and puts the
+ * index of its value among the declared choices ("sum|mean": 0 or 1) in
+ * *index.  The host validates enums first; this repeats the check so that a
+ * plugin never runs on a value it does not know.
+ */
+mtl_status mu_enum_read(const mtl_host *host, const mtl_option *options, size_t n_options,
+                        const char *key, int *index);
+
 /* Softmax of z / temp into w, shifted by max(z) so that exp cannot overflow. */
 void mu_softmax(const double *z, int k, double temp, double *w);
 
