@@ -46,7 +46,8 @@ typedef struct kekule {
     int best_mate[256];
     int skipped[256]; /* a needing atom the search left without a double */
     int n_needs, covered, best_covered;
-    long budget; /* search steps left; QM9 needs a handful */
+    int last_role; /* partners tried: ROLE_NEEDS only, or ROLE_MAY too */
+    long budget;   /* search steps left; QM9 needs a handful */
 } kekule;
 
 static void kekule_roles(kekule *k)
@@ -107,7 +108,7 @@ static int kekule_search(kekule *k, int from)
         return 0;
 
     /* Partners that need a double first, then those that may take one. */
-    for (int role = ROLE_NEEDS; role <= ROLE_MAY; role++)
+    for (int role = ROLE_NEEDS; role <= k->last_role; role++)
         for (int b = 0; b < k->n_bonds; b++) {
             const uint8_t *r = k->bonds + 3 * b;
             int o;
@@ -144,10 +145,15 @@ static int kekule_molecule(const qm9_dataset *ds, int64_t m, uint8_t *types)
     k.n_bonds = (int)((int64_t)ds->bond_offsets[m + 1] - b0);
     k.bonds = ds->bonds + 3 * b0;
     k.z = ds->atomic_numbers + qm9_mol_first_atom(ds, m);
-    k.budget = 1000000;
     kekule_roles(&k);
+
+    /* A charged ring N or O takes a double bond only when the neutral atoms cannot pair up. */
     k.best_covered = -1;
-    kekule_search(&k, 0);
+    for (k.last_role = ROLE_NEEDS; k.last_role <= ROLE_MAY; k.last_role++) {
+        k.budget = 1000000;
+        if (kekule_search(&k, 0))
+            break;
+    }
 
     for (int b = 0; b < k.n_bonds; b++) {
         const uint8_t *r = k.bonds + 3 * b;

@@ -39,7 +39,9 @@ typedef struct qm9_batch {
  * Bond types the model uses, one per bond of the file: the stored ones
  * (full), or with aromatic bonds turned into single and double ones (pyg).
  * *unmatched counts the molecules whose aromatic atoms could not all be
- * given a double bond (their leftover aromatic bonds become single).
+ * given a double bond (their leftover aromatic bonds become single): in
+ * QM9, the 55 aromatic anions of zwitterions, where an odd number of ring
+ * atoms has a free valence and the unpaired one carries the charge.
  */
 mtl_status qm9_bond_types(const qm9_dataset *ds, qm9_features mode, uint8_t **types,
                           int64_t *unmatched);

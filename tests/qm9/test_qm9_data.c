@@ -653,6 +653,90 @@ static void test_kekule_valences(void **state)
     qm9_dataset_destroy(ds);
 }
 
+/*
+ * Kekule forms of hand-made rings (hydrogens included, bonds as the file
+ * lists them): benzene alternates; pyrrole's NH keeps single bonds; the
+ * cyclopentadienide anion pairs four of its five carbons (one is counted as
+ * unmatched: it carries the charge); pyridinium's N+ takes a double bond only
+ * because the five carbons cannot pair up alone.
+ */
+typedef struct ring_case {
+    int n_ring, hetero_z, hetero_h; /* ring atoms 0..n-1, atom 0 the heteroatom (or C) */
+    int doubles, n_plus, unmatched;
+} ring_case;
+
+static void kekule_ring(const ring_case *c)
+{
+    uint8_t z[16], bonds[3 * 32];
+    uint64_t atom_off[2] = {0, 0}, bond_off[2] = {0, 0};
+    int n = 0, nb = 0, doubles = 0, order0 = 0;
+    qm9_dataset ds;
+    uint8_t *types;
+    int64_t unmatched;
+
+    memset(&ds, 0, sizeof ds);
+    for (int a = 0; a < c->n_ring; a++)
+        z[n++] = a == 0 ? (uint8_t)c->hetero_z : 6;
+    for (int a = 0; a < c->n_ring; a++) {
+        int b = (a + 1) % c->n_ring, lo = a < b ? a : b, hi = a < b ? b : a;
+        bonds[3 * nb] = (uint8_t)lo;
+        bonds[3 * nb + 1] = (uint8_t)hi;
+        bonds[3 * nb++ + 2] = QM9_BOND_AROMATIC;
+    }
+    for (int a = 0; a < c->n_ring; a++) /* one H per carbon, hetero_h on atom 0 */
+        for (int h = 0; h < (a == 0 && c->hetero_z != 6 ? c->hetero_h : 1); h++) {
+            z[n] = 1;
+            bonds[3 * nb] = (uint8_t)a;
+            bonds[3 * nb + 1] = (uint8_t)n++;
+            bonds[3 * nb++ + 2] = QM9_BOND_SINGLE;
+        }
+    atom_off[1] = (uint64_t)n;
+    bond_off[1] = (uint64_t)nb;
+    ds.n_molecules = 1;
+    ds.n_atoms = n;
+    ds.n_bonds = nb;
+    ds.atom_offsets = atom_off;
+    ds.bond_offsets = bond_off;
+    ds.atomic_numbers = z;
+    ds.bonds = bonds;
+
+    assert_int_equal(qm9_bond_types(&ds, QM9_FEATURES_PYG, &types, &unmatched), MTL_OK);
+    for (int b = 0; b < nb; b++) {
+        assert_true(types[b] == QM9_BOND_SINGLE || types[b] == QM9_BOND_DOUBLE);
+        doubles += types[b] == QM9_BOND_DOUBLE;
+        if (bonds[3 * b] == 0)
+            order0 += types[b] + 1;
+    }
+    assert_int_equal(doubles, c->doubles);
+    assert_int_equal(unmatched, c->unmatched);
+    if (c->n_plus)
+        assert_int_equal(order0, 4); /* N+: two ring bonds (one double) and its H */
+    free(types);
+
+    /* full keeps the file's types. */
+    assert_int_equal(qm9_bond_types(&ds, QM9_FEATURES_FULL, &types, &unmatched), MTL_OK);
+    for (int b = 0; b < nb; b++)
+        assert_int_equal(types[b], bonds[3 * b + 2]);
+    assert_int_equal(unmatched, 0);
+    free(types);
+}
+
+static void test_kekule_rings(void **state)
+{
+    static const ring_case benzene = {6, 6, 1, 3, 0, 0};
+    static const ring_case pyrrole = {5, 7, 1, 2, 0, 0};
+    static const ring_case cyclopentadienide = {5, 6, 1, 2, 0, 1};
+    static const ring_case pyridinium = {6, 7, 1, 3, 1, 0};
+    static const ring_case pyridine = {6, 7, 0, 3, 0, 0};
+
+    (void)state;
+    kekule_ring(&benzene);
+    kekule_ring(&pyrrole);
+    kekule_ring(&cyclopentadienide);
+    kekule_ring(&pyridinium);
+    kekule_ring(&pyridine);
+}
+
 /* ---- split and standardisation -------------------------------------------------------- */
 
 static void test_split(void **state)
@@ -792,6 +876,7 @@ int main(void)
         cmocka_unit_test(test_graph_whole_subset),
         cmocka_unit_test(test_graph_pyg_features),
         cmocka_unit_test(test_kekule_valences),
+        cmocka_unit_test(test_kekule_rings),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_standardisation),
         cmocka_unit_test(test_task_table),
