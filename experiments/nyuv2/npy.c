@@ -1,0 +1,286 @@
+/*
+ * npy.c - a reader for the .npy files of the MTAN NYUv2 layout.
+ *
+ * The format (numpy's NEP 1): the magic "\x93NUMPY", a major and a minor
+ * version byte, the header's length (2 bytes little-endian in version 1.0,
+ * 4 bytes in 2.0), then the header: the text of a Python dict with the keys
+ * 'descr' (the dtype), 'fortran_order' and 'shape', padded with spaces and
+ * ended by a newline.  The array follows.  We read what the MTAN files hold:
+ * little-endian float32 or float64 in C order; float64 is converted.
+ */
+#define _POSIX_C_SOURCE 200809L /* fseeko, off_t */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "nyuv2.h"
+
+#define NPY_MAGIC_LEN 6
+/* numpy refuses headers longer than this before parsing them; so do we. */
+#define NPY_MAX_HEADER 65536
+
+static const char npy_magic[NPY_MAGIC_LEN] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
+
+/* "(24, 32, 3)" or "(5,)", as numpy prints a shape; a negative size prints `any`. */
+static void shape_text(char *buf, size_t cap, int ndim, const int64_t *shape, const char *any)
+{
+    size_t len = 0;
+
+    len += (size_t)snprintf(buf + len, cap - len, "(");
+    for (int i = 0; i < ndim && len < cap; i++) {
+        if (shape[i] < 0)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", any);
+        else
+            len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? ", " : "",
+                                    (long long)shape[i]);
+    }
+    if (len < cap)
+        snprintf(buf + len, cap - len, ndim == 1 ? ",)" : ")");
+}
+
+/* The text after "'key':" in the header, or NULL. */
+static const char *dict_value(const char *header, const char *key)
+{
+    char quoted[32];
+    const char *p;
+
+    snprintf(quoted, sizeof quoted, "'%s'", key);
+    p = strstr(header, quoted);
+    if (!p) {
+        snprintf(quoted, sizeof quoted, "\"%s\"", key);
+        p = strstr(header, quoted);
+    }
+    if (!p)
+        return NULL;
+    p += strlen(quoted);
+    while (*p == ' ')
+        p++;
+    if (*p != ':')
+        return NULL;
+    p++;
+    while (*p == ' ')
+        p++;
+    return p;
+}
+
+static mtl_status malformed(const char *path, const char *what)
+{
+    return mtl_error_set(MTL_ERR_DATA,
+                         "data: '%s': malformed .npy header: %s (expected a dict with 'descr', "
+                         "'fortran_order' and 'shape')",
+                         path, what);
+}
+
+/* 'descr': a quoted dtype string. */
+static mtl_status parse_descr(const char *path, const char *header, nyu_npy_header *hdr)
+{
+    const char *v = dict_value(header, "descr");
+    char descr[32];
+    size_t n = 0;
+    char quote;
+
+    if (!v || (*v != '\'' && *v != '"'))
+        return malformed(path, "no 'descr'");
+    quote = *v++;
+    while (v[n] && v[n] != quote && n + 1 < sizeof descr) {
+        descr[n] = v[n];
+        n++;
+    }
+    descr[n] = '\0';
+    if (v[n] != quote)
+        return malformed(path, "unterminated 'descr'");
+    if (strcmp(descr, "<f4") == 0)
+        hdr->item_size = 4;
+    else if (strcmp(descr, "<f8") == 0)
+        hdr->item_size = 8;
+    else
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: '%s': wrong dtype (expected '<f4' or '<f8', got '%s')", path,
+                             descr);
+    return MTL_OK;
+}
+
+static mtl_status parse_order(const char *path, const char *header)
+{
+    const char *v = dict_value(header, "fortran_order");
+
+    if (!v)
+        return malformed(path, "no 'fortran_order'");
+    if (strncmp(v, "False", 5) == 0)
+        return MTL_OK;
+    if (strncmp(v, "True", 4) == 0)
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: '%s': wrong memory order (expected C order, got Fortran "
+                             "order)",
+                             path);
+    return malformed(path, "'fortran_order' is neither True nor False");
+}
+
+/* 'shape': a tuple of non-negative integers, "()" for a scalar. */
+static mtl_status parse_shape(const char *path, const char *header, nyu_npy_header *hdr)
+{
+    const char *p = dict_value(header, "shape");
+    int max = (int)(sizeof hdr->shape / sizeof hdr->shape[0]);
+
+    if (!p || *p != '(')
+        return malformed(path, "no 'shape' tuple");
+    p++;
+    hdr->ndim = 0;
+    for (;;) {
+        char *end;
+        long long v;
+
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == ')')
+            return MTL_OK;
+        errno = 0;
+        v = strtoll(p, &end, 10);
+        if (end == p || v < 0 || errno == ERANGE)
+            return malformed(path, "'shape' is not a tuple of sizes");
+        if (hdr->ndim == max)
+            return malformed(path, "'shape' has too many dimensions");
+        hdr->shape[hdr->ndim++] = v;
+        p = end;
+    }
+}
+
+/* The magic, the version and the header's text (malloc'd into *text). */
+static mtl_status read_preamble(const char *path, FILE *f, char **text, long *offset)
+{
+    unsigned char pre[NPY_MAGIC_LEN + 2], len[4];
+    size_t len_bytes, n;
+
+    if (fread(pre, 1, sizeof pre, f) != sizeof pre || memcmp(pre, npy_magic, NPY_MAGIC_LEN) != 0)
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: '%s' is not a .npy file (expected the magic string "
+                             "\\x93NUMPY at its start)",
+                             path);
+    if ((pre[6] != 1 && pre[6] != 2) || pre[7] != 0)
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: '%s': unsupported .npy format version %u.%u (expected 1.0 "
+                             "or 2.0)",
+                             path, pre[6], pre[7]);
+    len_bytes = pre[6] == 1 ? 2 : 4;
+    if (fread(len, 1, len_bytes, f) != len_bytes)
+        return malformed(path, "the file ends inside the header length");
+    n = (size_t)len[0] | (size_t)len[1] << 8;
+    if (len_bytes == 4)
+        n |= (size_t)len[2] << 16 | (size_t)len[3] << 24;
+    if (n > NPY_MAX_HEADER)
+        return malformed(path, "the header is longer than 65536 bytes");
+
+    *text = malloc(n + 1);
+    if (!*text)
+        return mtl_error_set(MTL_ERR_NOMEM, "data: '%s': out of memory for the header", path);
+    if (fread(*text, 1, n, f) != n) {
+        free(*text);
+        *text = NULL;
+        return malformed(path, "the file ends inside the header");
+    }
+    (*text)[n] = '\0';
+    *offset = (long)(sizeof pre + len_bytes + n);
+    return MTL_OK;
+}
+
+/* The file holds the whole array. */
+static mtl_status check_size(const char *path, FILE *f, const nyu_npy_header *hdr)
+{
+    struct stat st;
+    long long numel = 1, need, have;
+
+    for (int i = 0; i < hdr->ndim; i++)
+        numel *= hdr->shape[i];
+    need = numel * hdr->item_size;
+    if (fstat(fileno(f), &st) != 0)
+        return mtl_error_set(MTL_ERR_IO, "data: cannot stat '%s': %s", path, strerror(errno));
+    have = (long long)st.st_size - hdr->data_offset;
+    if (have < need)
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: '%s': truncated (expected %lld bytes of data, got %lld)", path,
+                             need, have);
+    return MTL_OK;
+}
+
+mtl_status nyu_npy_read_header(const char *path, nyu_npy_header *hdr)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    mtl_status st;
+
+    memset(hdr, 0, sizeof *hdr);
+    if (!f)
+        return mtl_error_set(errno == ENOENT ? MTL_ERR_DATA : MTL_ERR_IO,
+                             "data: cannot open '%s': %s", path, strerror(errno));
+    st = read_preamble(path, f, &text, &hdr->data_offset);
+    if (st == MTL_OK && strchr(text, '{') == NULL)
+        st = malformed(path, "no '{'");
+    if (st == MTL_OK)
+        st = parse_descr(path, text, hdr);
+    if (st == MTL_OK)
+        st = parse_order(path, text);
+    if (st == MTL_OK)
+        st = parse_shape(path, text, hdr);
+    if (st == MTL_OK)
+        st = check_size(path, f, hdr);
+    free(text);
+    fclose(f);
+    return st;
+}
+
+mtl_status nyu_npy_check_shape(const char *path, const nyu_npy_header *hdr, int ndim,
+                               const int64_t *shape)
+{
+    char want[128], got[128];
+    int ok = hdr->ndim == ndim;
+
+    for (int i = 0; ok && i < ndim; i++)
+        ok = shape[i] < 0 || shape[i] == hdr->shape[i];
+    if (ok)
+        return MTL_OK;
+    shape_text(want, sizeof want, ndim, shape, "any");
+    shape_text(got, sizeof got, hdr->ndim, hdr->shape, "?");
+    return mtl_error_set(MTL_ERR_DATA, "data: '%s': wrong shape (expected %s, got %s)", path, want,
+                         got);
+}
+
+/* float64 values converted in chunks, so no second full-size buffer is needed. */
+static int read_doubles(FILE *f, float *dst, size_t numel)
+{
+    double chunk[4096];
+
+    while (numel > 0) {
+        size_t n = numel < 4096 ? numel : 4096;
+
+        if (fread(chunk, sizeof(double), n, f) != n)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (float)chunk[i];
+        dst += n;
+        numel -= n;
+    }
+    return 1;
+}
+
+mtl_status nyu_npy_read_data(const char *path, const nyu_npy_header *hdr, float *dst, size_t numel)
+{
+    FILE *f = fopen(path, "rb");
+    int ok;
+
+    if (!f)
+        return mtl_error_set(errno == ENOENT ? MTL_ERR_DATA : MTL_ERR_IO,
+                             "data: cannot open '%s': %s", path, strerror(errno));
+    /* The host is little-endian (x86-64, aarch64), like the files. */
+    ok = fseeko(f, (off_t)hdr->data_offset, SEEK_SET) == 0;
+    if (ok && hdr->item_size == 4)
+        ok = fread(dst, sizeof(float), numel, f) == numel;
+    else if (ok)
+        ok = read_doubles(f, dst, numel);
+    fclose(f);
+    if (!ok)
+        return mtl_error_set(MTL_ERR_IO, "data: cannot read %zu values from '%s'", numel, path);
+    return MTL_OK;
+}

@@ -1,0 +1,322 @@
+/*
+ * The NYUv2 data layout: the .npy reader and the dataset on tiny files the
+ * test writes in exactly the MTAN layout (train/ and val/, image/, label/,
+ * depth/, normal/, <i>.npy), the happy path and every refusal with its
+ * exact message.
+ */
+#define _POSIX_C_SOURCE 200809L /* unlink */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nyuv2_test.h"
+
+#define H    24
+#define W    32
+#define SEED 7
+
+static char root[256];
+static char msg[2048];
+
+static int setup(void **state)
+{
+    (void)state;
+    temp_dir(root, sizeof root, "data");
+    layout_write(root, 4, 2, H, W, SEED, 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tree_remove(root);
+    return 0;
+}
+
+/* Opens the layout expecting a failure, and checks the message. */
+static void expect_open_error(const char *dir, mtl_status want, const char *message)
+{
+    nyu_dataset ds;
+    mtl_status st = nyu_dataset_open(&ds, dir);
+
+    if (st != want || strcmp(mtl_error_message(), message) != 0)
+        print_error("got status %d, message\n  %s\nexpected %d,\n  %s\n", (int)st,
+                    mtl_error_message(), (int)want, message);
+    assert_int_equal(st, want);
+    assert_string_equal(mtl_error_message(), message);
+}
+
+/* A copy of the good layout in a fresh folder, to break one file in. */
+static void fresh_layout(char *dir, size_t cap, int f8)
+{
+    temp_dir(dir, cap, "bad");
+    layout_write(dir, 3, 2, H, W, SEED, f8);
+}
+
+/* ---- happy path ----------------------------------------------------------- */
+
+static void check_scene(const nyu_dataset *ds, int split, int index, const nyu_scene *s)
+{
+    float want[3 * H * W];
+
+    for (int f = 0; f < NYU_N_FIELDS; f++) {
+        int c = nyu_field_channels((nyu_field)f);
+        const float *got = f == NYU_IMAGE   ? s->image
+                           : f == NYU_LABEL ? s->label
+                           : f == NYU_DEPTH ? s->depth
+                                            : s->normal;
+
+        layout_values(split, index, (nyu_field)f, ds->h, ds->w, SEED, want);
+        /* The file is H x W x C; the scene is C x H x W (np.moveaxis(x, -1, 0)). */
+        for (int k = 0; k < c; k++)
+            for (int p = 0; p < H * W; p++)
+                assert_true(got[k * H * W + p] == want[p * c + k]);
+    }
+}
+
+static void test_open_and_read(void **state)
+{
+    nyu_dataset ds;
+    nyu_scene s;
+
+    (void)state;
+    assert_int_equal(nyu_dataset_open(&ds, root), MTL_OK);
+    assert_int_equal(ds.train.n, 4);
+    assert_int_equal(ds.test.n, 2);
+    assert_int_equal(ds.h, H);
+    assert_int_equal(ds.w, W);
+    assert_int_equal(nyu_scene_alloc(&s, H, W), MTL_OK);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(nyu_scene_read(&ds, &ds.train, i, &s), MTL_OK);
+        check_scene(&ds, 0, i, &s);
+    }
+    assert_int_equal(nyu_scene_read(&ds, &ds.test, 1, &s), MTL_OK);
+    check_scene(&ds, 1, 1, &s);
+    nyu_scene_free(&s);
+    nyu_dataset_close(&ds);
+}
+
+/* float64 files ('<f8') are read and converted to float32. */
+static void test_float64_files(void **state)
+{
+    char dir[256];
+    nyu_dataset ds;
+    nyu_scene s;
+
+    (void)state;
+    fresh_layout(dir, sizeof dir, 1);
+    assert_int_equal(nyu_dataset_open(&ds, dir), MTL_OK);
+    assert_int_equal(nyu_scene_alloc(&s, H, W), MTL_OK);
+    assert_int_equal(nyu_scene_read(&ds, &ds.train, 2, &s), MTL_OK);
+    check_scene(&ds, 0, 2, &s);
+    nyu_scene_free(&s);
+    nyu_dataset_close(&ds);
+    tree_remove(dir);
+}
+
+/* Version 2.0 headers (4-byte length) are read like 1.0. */
+static void test_version2_header(void **state)
+{
+    char dir[256], path[512];
+    float v[H * W];
+    npy_spec spec = {2, "<f4", 0, 2, {H, W}};
+    nyu_dataset ds;
+    nyu_scene s;
+
+    (void)state;
+    fresh_layout(dir, sizeof dir, 0);
+    layout_values(0, 1, NYU_LABEL, H, W, SEED, v);
+    snprintf(path, sizeof path, "%s/train/label/1.npy", dir);
+    npy_write(path, &spec, v, H * W, 0);
+    assert_int_equal(nyu_dataset_open(&ds, dir), MTL_OK);
+    assert_int_equal(nyu_scene_alloc(&s, H, W), MTL_OK);
+    assert_int_equal(nyu_scene_read(&ds, &ds.train, 1, &s), MTL_OK);
+    check_scene(&ds, 0, 1, &s);
+    nyu_scene_free(&s);
+    nyu_dataset_close(&ds);
+    tree_remove(dir);
+}
+
+/* ---- refusals ------------------------------------------------------------- */
+
+static void test_no_data(void **state)
+{
+    char dir[256];
+
+    (void)state;
+    temp_dir(dir, sizeof dir, "empty");
+    snprintf(msg, sizeof msg,
+             "data: no NYUv2 data at '%s': cannot open '%s/train/image': No such file or "
+             "directory (expected the MTAN layout %s/{train,val}/{image,label,depth,normal}/"
+             "<i>.npy; NYUv2 has no offline source: place the files there, see "
+             "experiments/nyuv2/README.md)",
+             dir, dir, dir);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+
+    /* train/image exists but holds no .npy file */
+    snprintf(msg, sizeof msg, "%s/train/image", dir);
+    make_dirs(msg);
+    snprintf(msg, sizeof msg,
+             "data: no NYUv2 data at '%s': no .npy file in '%s/train/image' (expected the MTAN "
+             "layout %s/{train,val}/{image,label,depth,normal}/<i>.npy; NYUv2 has no offline "
+             "source: place the files there, see experiments/nyuv2/README.md)",
+             dir, dir, dir);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+    tree_remove(dir);
+}
+
+static void test_missing_file(void **state)
+{
+    char dir[256], path[512];
+
+    (void)state;
+    fresh_layout(dir, sizeof dir, 0);
+    snprintf(path, sizeof path, "%s/val/depth/1.npy", dir);
+    assert_int_equal(unlink(path), 0);
+    snprintf(msg, sizeof msg, "data: cannot open '%s': No such file or directory", path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+    tree_remove(dir);
+}
+
+static void test_wrong_shape(void **state)
+{
+    char dir[256], path[512];
+    float v[3 * H * W] = {0};
+    npy_spec spec = {1, "<f4", 0, 3, {H, W, 2}};
+
+    (void)state;
+    fresh_layout(dir, sizeof dir, 0);
+    snprintf(path, sizeof path, "%s/train/normal/2.npy", dir);
+    npy_write(path, &spec, v, 2 * H * W, 0);
+    snprintf(msg, sizeof msg, "data: '%s': wrong shape (expected (24, 32, 3), got (24, 32, 2))",
+             path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+
+    /* a label with a channel axis */
+    spec = (npy_spec){1, "<f4", 0, 3, {H, W, 1}};
+    layout_write(dir, 3, 2, H, W, SEED, 0);
+    snprintf(path, sizeof path, "%s/val/label/0.npy", dir);
+    npy_write(path, &spec, v, H * W, 0);
+    snprintf(msg, sizeof msg, "data: '%s': wrong shape (expected (24, 32), got (24, 32, 1))", path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+
+    /* the first image sets the size; it must be H x W x 3 */
+    spec = (npy_spec){1, "<f4", 0, 2, {H, W}};
+    layout_write(dir, 3, 2, H, W, SEED, 0);
+    snprintf(path, sizeof path, "%s/train/image/0.npy", dir);
+    npy_write(path, &spec, v, H * W, 0);
+    snprintf(msg, sizeof msg, "data: '%s': wrong shape (expected (any, any, 3), got (24, 32))",
+             path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+
+    /* a scene of another size than the first */
+    spec = (npy_spec){1, "<f4", 0, 3, {H, 16, 1}};
+    layout_write(dir, 3, 2, H, W, SEED, 0);
+    snprintf(path, sizeof path, "%s/train/depth/1.npy", dir);
+    npy_write(path, &spec, v, H * 16, 0);
+    snprintf(msg, sizeof msg, "data: '%s': wrong shape (expected (24, 32, 1), got (24, 16, 1))",
+             path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+    tree_remove(dir);
+}
+
+static void test_wrong_dtype(void **state)
+{
+    char dir[256], path[512];
+    float v[H * W] = {0};
+    npy_spec spec = {1, "<i4", 0, 2, {H, W}};
+
+    (void)state;
+    fresh_layout(dir, sizeof dir, 0);
+    snprintf(path, sizeof path, "%s/train/label/1.npy", dir);
+    npy_write(path, &spec, v, H * W, 0);
+    snprintf(msg, sizeof msg, "data: '%s': wrong dtype (expected '<f4' or '<f8', got '<i4')", path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+
+    /* big-endian float32 */
+    spec.descr = ">f4";
+    npy_write(path, &spec, v, H * W, 0);
+    snprintf(msg, sizeof msg, "data: '%s': wrong dtype (expected '<f4' or '<f8', got '>f4')", path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+
+    /* Fortran order */
+    spec.descr = "<f4";
+    spec.fortran = 1;
+    npy_write(path, &spec, v, H * W, 0);
+    snprintf(msg, sizeof msg,
+             "data: '%s': wrong memory order (expected C order, got Fortran order)", path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+    tree_remove(dir);
+}
+
+static void test_bad_header(void **state)
+{
+    static const char not_npy[] = "PK\x03\x04 a zip file, not an array";
+    char dir[256], path[512];
+    float v[H * W] = {0};
+    npy_spec spec = {3, "<f4", 0, 2, {H, W}};
+    unsigned char no_shape[64] =
+        "\x93NUMPY\x01\x00\x36\x00{'descr': '<f4', 'fortran_order': False}";
+
+    (void)state;
+    fresh_layout(dir, sizeof dir, 0);
+    snprintf(path, sizeof path, "%s/val/label/1.npy", dir);
+
+    file_write_bytes(path, not_npy, sizeof not_npy - 1);
+    snprintf(msg, sizeof msg,
+             "data: '%s' is not a .npy file (expected the magic string \\x93NUMPY at its start)",
+             path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+
+    npy_write(path, &spec, v, H * W, 0);
+    snprintf(msg, sizeof msg,
+             "data: '%s': unsupported .npy format version 3.0 (expected 1.0 or 2.0)", path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+
+    /* a header dict without 'shape', padded to its declared 54 bytes */
+    memset(no_shape + 50, ' ', 13);
+    no_shape[63] = '\n';
+    file_write_bytes(path, no_shape, sizeof no_shape);
+    snprintf(msg, sizeof msg,
+             "data: '%s': malformed .npy header: no 'shape' tuple (expected a dict with 'descr', "
+             "'fortran_order' and 'shape')",
+             path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+
+    /* the file ends inside the header */
+    file_write_bytes(path, no_shape, 20);
+    snprintf(msg, sizeof msg,
+             "data: '%s': malformed .npy header: the file ends inside the header (expected a "
+             "dict with 'descr', 'fortran_order' and 'shape')",
+             path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+
+    /* the array is cut short */
+    spec.major = 1;
+    npy_write(path, &spec, v, H * W, -8);
+    snprintf(msg, sizeof msg, "data: '%s': truncated (expected 3072 bytes of data, got 3064)",
+             path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+    tree_remove(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_and_read),   cmocka_unit_test(test_float64_files),
+        cmocka_unit_test(test_version2_header), cmocka_unit_test(test_no_data),
+        cmocka_unit_test(test_missing_file),    cmocka_unit_test(test_wrong_shape),
+        cmocka_unit_test(test_wrong_dtype),     cmocka_unit_test(test_bad_header),
+    };
+
+    return cmocka_run_group_tests_name("nyuv2 data", tests, setup, teardown);
+}
