@@ -586,6 +586,42 @@ static void test_c3_nash_failure_reported(void **state)
     mh_close(&m);
 }
 
+/*
+ * optim_niter bounds the Newton steps (5 per reference iteration): a cold
+ * k = 16 solve needs about 9, so one iteration (5 steps) is too few and is
+ * reported, while four (20 steps) converge.
+ */
+static void test_c3_nash_budget(void **state)
+{
+    static const char *const tight[] = {"optim_niter=1", "warm_start=false", NULL};
+    static const char *const enough[] = {"optim_niter=4", "warm_start=false", NULL};
+    static const char prefix[] =
+        "not converged after 5 Newton steps (max |alpha_i (M alpha)_i - 1| = ";
+    double J[16 * 20], M[256], losses[16] = {0};
+    mtl_rng rng;
+    mh_method m;
+    (void)state;
+
+    mtl_rng_seed(&rng, 34, 0);
+    mh_random_matrix(&rng, J, 16, 20);
+    mh_gram(J, 16, 20, M);
+
+    mh_open(&m, "nashmtl", 16, tight, 1);
+    mh_step_ok(&m, 0, losses, M);
+    assert_int_equal(m.out.solve_failed, 1);
+    assert_int_equal(strncmp(m.out.warning, prefix, sizeof prefix - 1), 0);
+    assert_non_null(strstr(m.out.warning, " > 1e-06); keeping the last weights"));
+    for (int i = 0; i < 16; i++)
+        assert_true(m.shared[i] == 1.0);
+    mh_close(&m);
+
+    mh_open(&m, "nashmtl", 16, enough, 1);
+    mh_step_ok(&m, 0, losses, M);
+    assert_int_equal(m.out.solve_failed, 0);
+    assert_true(nash_residual(M, 16, m.shared) <= 1e-9);
+    mh_close(&m);
+}
+
 /* Nearly opposite: solved while the weights stay resolvable in double, then reported. */
 static void test_c3_nash_nearly_opposite(void **state)
 {
@@ -868,6 +904,7 @@ int main(void)
         cmocka_unit_test(test_c3_nash_large_weights),
         cmocka_unit_test(test_c3_nash_update_every),
         cmocka_unit_test(test_c3_nash_failure_reported),
+        cmocka_unit_test(test_c3_nash_budget),
         cmocka_unit_test(test_c3_nash_nearly_opposite),
         cmocka_unit_test(test_c4_zero_gradient),
         cmocka_unit_test(test_c4_kind_zero_gradients),
