@@ -283,16 +283,17 @@ static int nash_solve_active(nash_method *m, int n)
     for (int iter = 0;; iter++) {
         resid = nash_residual(m, n, &bmax);
         floor_ = n * DBL_EPSILON * bmax * bmax;
-        if (floor_ > NASH_TOL) {
+        if (resid + floor_ <= NASH_TOL && resid <= fmax(NASH_TARGET, 16.0 * floor_))
+            return 0;
+        /* Past the rounding floor no step can certify the residual any more. */
+        if (floor_ > NASH_TOL || resid <= 16.0 * floor_) {
             snprintf(m->warning, sizeof m->warning,
-                     "no reliable positive solution: weights grow beyond %.3g times 1/|g_i| "
-                     "(gradients nearly opposite, 0 nearly in their convex hull); keeping the "
-                     "last weights",
+                     "no reliable positive solution: weights reach %.3g / |g_i|, beyond what "
+                     "double precision certifies to 1e-6 (gradients nearly opposite, 0 nearly in "
+                     "their convex hull); keeping the last weights",
                      bmax);
             return -1;
         }
-        if (resid <= fmax(NASH_TARGET, 16.0 * floor_) && resid + floor_ <= NASH_TOL)
-            return 0;
         if (iter == m->max_newton)
             break;
         if (nash_newton_step(m, n) != 0) {
@@ -302,12 +303,10 @@ static int nash_solve_active(nash_method *m, int n)
             return -1;
         }
     }
-    if (resid + floor_ <= NASH_TOL)
-        return 0;
     snprintf(m->warning, sizeof m->warning,
-             "not converged after %d Newton steps (max |alpha_i (M alpha)_i - 1| = %.3g > "
-             "%g); keeping the last weights",
-             m->max_newton, resid, NASH_TOL);
+             "not converged after %d Newton steps (max |alpha_i (M alpha)_i - 1| = %.3g plus "
+             "rounding bound %.3g, expected <= %g); keeping the last weights",
+             m->max_newton, resid, floor_, NASH_TOL);
     return -1;
 }
 
