@@ -106,10 +106,11 @@ typedef struct mtl_method_output {
     /*
      * The task weights to log, n_tasks values: what the reference code
      * reports as `weights` (w_i of a loss-weighted method, which may differ
-     * from c_i: exp(-s_i) for uw, k * softmax for dwa, alpha for nashmtl).
-     * Allocated and zero-filled by the host like the arrays above, or NULL
-     * when the host logs no weights: methods check before writing.  Added
-     * in ABI 1.0 before its first release.
+     * from c_i: exp(-s_i) for uw, k * softmax for dwa, alpha for nashmtl;
+     * pcgrad and cagrad, which report none there, give c).  Allocated and
+     * zero-filled by the host like the arrays above, or NULL when the host
+     * logs no weights: methods check before writing.  Added in ABI 1.0
+     * before its first release.
      */
     double *weights;
 } mtl_method_output;
