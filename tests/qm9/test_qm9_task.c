@@ -222,6 +222,20 @@ static void test_metric_units(void **state)
     /* homo in meV: hundreds, where eV would be tenths. */
     assert_true(values[2] > 100 && values[2] < 1000);
 
+    /* The test pass logs its 11 MAEs with their units. */
+    n = begin(&r, MTL_SPLIT_TEST);
+    for (int64_t b = 0; b < n; b++)
+        forward(&r, g, MTL_SPLIT_TEST, b, losses, NULL);
+    assert_int_equal(plugin->metrics(r.self, MTL_SPLIT_TEST, values), MTL_OK);
+    {
+        char want[64];
+        snprintf(want, sizeof want, "epoch 1 test MAE: mu %.4g D, alpha ", values[0]);
+        assert_memory_equal(r.th.last_log, want, strlen(want));
+        snprintf(want, sizeof want, ", homo %.4g meV, ", values[2]);
+        assert_non_null(strstr(r.th.last_log, want));
+        assert_non_null(strstr(r.th.last_log, " cal/mol/K"));
+    }
+
     /* metrics() resets: the next pass starts from nothing. */
     assert_int_equal(plugin->metrics(r.self, MTL_SPLIT_VAL, values), MTL_OK);
     assert_true(isnan(values[0]));
