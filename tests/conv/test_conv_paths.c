@@ -143,7 +143,7 @@ static void test_column_blocks(void **state)
 {
     /* 576 im2col rows: blocks of 910 columns, 2,304 columns in 3 blocks (the last partial). */
     static const geometry big = {"3x3, 64 channels, 48x48", 1, 64, 48, 48, 8, 3, 1, 1};
-    /* 1,152 rows: blocks of 455 columns, 960 output positions, stride 2. */
+    /* 1,152 rows: blocks of 512 columns (the fewest), 960 output positions, stride 2. */
     static const geometry strided = {"3x3 stride 2, 128 channels", 1, 128, 64, 60, 4, 3, 2, 1};
     /* No im2col: the input is its own matrix. */
     static const geometry direct = {"1x1, one sample", 1, 16, 40, 30, 8, 1, 1, 0};
