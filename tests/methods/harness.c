@@ -94,7 +94,7 @@ mtl_status mh_step(mh_method *m, int64_t step, const double *losses, const doubl
     memset(m->param_grads, 0, sizeof m->param_grads);
     m->out.shared_weights = m->shared;
     m->out.head_weights = m->head;
-    m->out.weights = m->weights;
+    m->out.weights = m->no_report ? NULL : m->weights;
     m->out.param_grads = m->param_grads;
     mtl_error_clear();
     st = m->plugin->weigh(m->self, &in, &m->out);

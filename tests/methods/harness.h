@@ -26,6 +26,7 @@ typedef struct mh_method {
     double weights[MH_MAX_K];
     float params[MH_MAX_K];
     float param_grads[MH_MAX_K];
+    int no_report; /* pass out.weights = NULL, as a host that logs no weights */
 } mh_method;
 
 /* The method plugins, in the order of plugins/CMakeLists.txt. */

@@ -586,6 +586,40 @@ static void test_c3_nash_failure_reported(void **state)
     mh_close(&m);
 }
 
+/*
+ * A singular M with a positive solution (0 outside the gradients' convex
+ * hull): duplicate gradients, or more tasks than dimensions in a half-space.
+ * The Hessian M + diag(1/a^2) stays positive definite: solved exactly.
+ */
+static void test_c3_nash_singular_gram(void **state)
+{
+    mtl_rng rng;
+    (void)state;
+
+    mtl_rng_seed(&rng, 36, 0);
+    for (int rep = 0; rep < 20; rep++) {
+        int k = 3 + rep % 6, d = rep % 2 ? 2 : 4;
+        double J[8 * 4], M[64], losses[8] = {0};
+        mh_method m;
+
+        mh_random_matrix(&rng, J, k, d);
+        for (int i = 0; i < k; i++)
+            J[i * d] = fabs(J[i * d]) + 3.0; /* a common half-space */
+        if (d == 4)
+            memcpy(J + d, J, (size_t)d * sizeof *J); /* a duplicate */
+        mh_gram(J, k, d, M);
+        mh_open(&m, "nashmtl", k, NULL, 1);
+        mh_step_ok(&m, 0, losses, M);
+        assert_false(m.out.solve_failed);
+        if (nash_residual(M, k, m.shared) > 1e-9)
+            fail_msg("nash singular M, k = %d, d = %d: residual %g", k, d,
+                     nash_residual(M, k, m.shared));
+        if (d == 4)
+            mh_assert_close(m.shared[0], m.shared[1], 1e-9, "duplicates share a weight");
+        mh_close(&m);
+    }
+}
+
 /* Warm and cold starts reach the same solution along a training-like sequence. */
 static void test_c3_nash_warm_equals_cold(void **state)
 {
@@ -931,6 +965,7 @@ int main(void)
         cmocka_unit_test(test_c3_nash_large_weights),
         cmocka_unit_test(test_c3_nash_update_every),
         cmocka_unit_test(test_c3_nash_failure_reported),
+        cmocka_unit_test(test_c3_nash_singular_gram),
         cmocka_unit_test(test_c3_nash_warm_equals_cold),
         cmocka_unit_test(test_c3_nash_budget),
         cmocka_unit_test(test_c3_nash_nearly_opposite),

@@ -535,6 +535,33 @@ static void test_heads_and_plans(void **state)
     }
 }
 
+/* A host that logs no weights passes NULL; every method then leaves it alone. */
+static void test_no_reported_weights(void **state)
+{
+    double J[3 * 4], M[9], l[3] = {0.5, 1.5, 2.5}, with[3];
+    mtl_rng rng;
+    (void)state;
+
+    mtl_rng_seed(&rng, 110, 0);
+    mh_random_matrix(&rng, J, 3, 4);
+    mh_gram(J, 3, 4, M);
+    for (int t = 0; t < mh_n_methods; t++) {
+        mh_method m;
+        mh_open(&m, mh_method_names[t], 3, NULL, 1);
+        mh_step_ok(&m, 0, l, M);
+        memcpy(with, m.shared, sizeof with);
+        mh_close(&m);
+
+        mh_open(&m, mh_method_names[t], 3, NULL, 1);
+        m.no_report = 1;
+        mh_step_ok(&m, 0, l, M);
+        assert_memory_equal(with, m.shared, sizeof with);
+        for (int i = 0; i < 3; i++)
+            assert_true(m.weights[i] == 0.0);
+        mh_close(&m);
+    }
+}
+
 static void test_mgda_source(void **state)
 {
     static const char *const names[] = {"shared", "last", "rep"};
@@ -637,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_same_seed_same_result),
         cmocka_unit_test(test_degenerate_gradients_finite),
         cmocka_unit_test(test_heads_and_plans),
+        cmocka_unit_test(test_no_reported_weights),
         cmocka_unit_test(test_mgda_source),
         cmocka_unit_test(test_stl_main_task),
         cmocka_unit_test(test_dwa_window),
