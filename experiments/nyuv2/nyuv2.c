@@ -447,12 +447,12 @@ static mtl_status nyu_trial_end(void *ptr, int trial)
         return MTL_OK;
     }
     self->host->log(self->host, MTL_LOG_INFO,
-                    "test metrics averaged over epochs %lld to %lld (%d evaluations): mIoU %.4f, "
+                    "test metrics averaged over epochs %lld to %lld (%d evaluation%s): mIoU %.4f, "
                     "pix acc %.4f, abs %.4f, rel %.4f, angles %.2f / %.2f, within %.4f / %.4f / "
                     "%.4f; Delta_m %.2f %%",
-                    (long long)first, (long long)last, used, values[0], values[1], values[2],
-                    values[3], values[4], values[5], values[6], values[7], values[8],
-                    nyu_delta_m(nyu_metrics_table, values));
+                    (long long)first, (long long)last, used, used == 1 ? "" : "s", values[0],
+                    values[1], values[2], values[3], values[4], values[5], values[6], values[7],
+                    values[8], nyu_delta_m(nyu_metrics_table, values));
     if (!self->host->run_dir)
         return MTL_OK;
     return nyu_final_write(&self->final, self->host->run_dir, trial, self->epochs,
