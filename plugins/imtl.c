@@ -136,11 +136,36 @@ static int imtl_solve(imtl_method *m, int n, int *ridged)
     return linalg_lu_solve(m->a2, q, m->rhs2, 0.0);
 }
 
+/* The closed form over n >= 2 active tasks into m->c; 1 when it fell back. */
+static int imtl_closed_form(imtl_method *m, const double *M, int n)
+{
+    int ridged, failed;
+    double rest = 0.0;
+
+    imtl_system(m, M, n);
+    failed = imtl_solve(m, n, &ridged) != 0;
+    for (int s = 1; s < n && !failed; s++)
+        failed = !isfinite(m->rhs2[s - 1]);
+
+    for (int s = 1; s < n; s++) {
+        m->c[m->active[s]] = failed ? 1.0 / n : m->rhs2[s - 1];
+        rest += m->c[m->active[s]];
+    }
+    m->c[m->active[0]] = 1.0 - rest;
+
+    if (ridged || failed)
+        snprintf(m->warning, sizeof m->warning,
+                 "D U^T is singular (duplicate or linearly dependent gradients): %s",
+                 failed ? "equal weights 1/n over the non-zero tasks"
+                        : "solved with a ridge of 1e-8 times its largest entry");
+    return ridged || failed;
+}
+
 static mtl_status imtl_weigh(void *self, const mtl_method_input *in, mtl_method_output *out)
 {
     imtl_method *m = self;
-    int k = m->k, n = 0, ridged = 0;
-    double loss = 0.0, rest = 0.0;
+    int k = m->k, n = 0;
+    double loss = 0.0;
     mtl_status st = mu_gram_check(in);
 
     if (st != MTL_OK)
@@ -155,24 +180,9 @@ static mtl_status imtl_weigh(void *self, const mtl_method_input *in, mtl_method_
 
     if (n == 1)
         m->c[m->active[0]] = 1.0;
-    if (n >= 2) {
-        imtl_system(m, in->gram, n);
-        int failed = imtl_solve(m, n, &ridged) != 0;
-        for (int s = 1; s < n && !failed; s++)
-            failed = !isfinite(m->rhs2[s - 1]);
-        for (int s = 1; s < n; s++) {
-            m->c[m->active[s]] = failed ? 1.0 / n : m->rhs2[s - 1];
-            rest += m->c[m->active[s]];
-        }
-        m->c[m->active[0]] = 1.0 - rest;
-        if (ridged || failed) {
-            snprintf(m->warning, sizeof m->warning,
-                     "D U^T is singular (duplicate or linearly dependent gradients): %s",
-                     failed ? "equal weights 1/n over the non-zero tasks"
-                            : "solved with a ridge of 1e-8 times its largest entry");
-            out->solve_failed = 1;
-            out->warning = m->warning;
-        }
+    if (n >= 2 && imtl_closed_form(m, in->gram, n)) {
+        out->solve_failed = 1;
+        out->warning = m->warning;
     }
 
     for (int i = 0; i < k; i++)

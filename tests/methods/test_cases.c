@@ -839,6 +839,26 @@ static void test_c4_kind_zero_gradients(void **state)
         }
 }
 
+/* IMTL-G on duplicate gradients: D U^T is singular; the ridge is reported. */
+static void test_c4_kind_imtl_duplicates(void **state)
+{
+    double J[3 * 3] = {1, 2, 0, 1, 2, 0, -1, 0.5, 1}, M[9], l[3] = {1, 1, 1}, sum = 0.0;
+    mh_method m;
+    (void)state;
+
+    mh_gram(J, 3, 3, M);
+    mh_open(&m, "imtl", 3, NULL, 1);
+    mh_step_ok(&m, 0, l, M);
+    assert_int_equal(m.out.solve_failed, 1);
+    assert_string_equal(m.out.warning, "D U^T is singular (duplicate or linearly dependent "
+                                       "gradients): solved with a ridge of 1e-8 times its "
+                                       "largest entry");
+    for (int i = 0; i < 3; i++)
+        sum += m.shared[i];
+    mh_assert_close(sum, 1.0, 1e-12, "imtl weights still sum to 1");
+    mh_close(&m);
+}
+
 /* ---- C5: a single task ------------------------------------------------- */
 
 static void test_c5_single_task(void **state)
@@ -971,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_c3_nash_nearly_opposite),
         cmocka_unit_test(test_c4_zero_gradient),
         cmocka_unit_test(test_c4_kind_zero_gradients),
+        cmocka_unit_test(test_c4_kind_imtl_duplicates),
         cmocka_unit_test(test_c5_single_task),
         cmocka_unit_test(test_c6_pcgrad_reduction),
         cmocka_unit_test(test_c7_uw_negative),
