@@ -234,10 +234,14 @@ static double nash_residual(nash_method *m, int n, double *bmax)
     linalg_matvec(m->cos, n, m->b, m->cb);
     *bmax = 0.0;
     for (int a = 0; a < n; a++) {
-        r = fmax(r, fabs(m->b[a] * m->cb[a] - 1.0));
-        *bmax = fmax(*bmax, m->b[a]);
+        double e = fabs(m->b[a] * m->cb[a] - 1.0);
+        /* Written so that a NaN propagates (fmax would drop it). */
+        if (!(e <= r))
+            r = e;
+        if (!(m->b[a] <= *bmax))
+            *bmax = m->b[a];
     }
-    return isfinite(r) ? r : INFINITY;
+    return isfinite(r) && isfinite(*bmax) ? r : INFINITY;
 }
 
 /* One damped Newton step on f; -1 when the Hessian is not positive definite. */
