@@ -24,69 +24,46 @@ static int64_t max64(int64_t a, int64_t b)
 /* ---- im2col / col2im ------------------------------------------------------ */
 
 /*
- * Walks the output positions j0 .. j0 + n - 1 of one im2col row (kernel
- * offset ki, kj) one output row at a time: for each segment, the input row
- * it reads (or -1 outside the image) and the segment's columns.
+ * One im2col row (kernel offset ki, kj of one channel plane) for the output
+ * positions j0 .. j0 + n - 1, walked one output row at a time.  With stride
+ * 1 the input columns of a row segment are contiguous: zeros left of the
+ * image, a copy, zeros right of it.
  */
-typedef struct col_segment {
-    int64_t iy;       /* input row, -1 when outside */
-    int64_t ox0, len; /* first output column and length */
-    int64_t offset;   /* position of the segment in the im2col row */
-} col_segment;
-
-static int64_t segment_at(const mtl_conv_geom *g, int64_t ki, int64_t j0, int64_t j, int64_t end,
-                          col_segment *s)
-{
-    int64_t oy = j / g->ow;
-    int64_t iy = oy * g->stride - g->pad + ki;
-
-    s->ox0 = j - oy * g->ow;
-    s->len = min64(g->ow - s->ox0, end - j);
-    s->iy = iy >= 0 && iy < g->h ? iy : -1;
-    s->offset = j - j0;
-    return j + s->len;
-}
-
-/*
- * The output columns [lo, hi) of a segment whose input column ox - pad + kj
- * lies inside the image (stride 1).
- */
-static void valid_range(const mtl_conv_geom *g, int64_t kj, const col_segment *s, int64_t *lo,
-                        int64_t *hi)
-{
-    *lo = max64(s->ox0, g->pad - kj);
-    *hi = min64(s->ox0 + s->len, g->w + g->pad - kj);
-    if (*hi < *lo)
-        *hi = *lo;
-}
-
 static void im2col_row(const mtl_conv_geom *g, const float *plane, int64_t ki, int64_t kj,
-                       int64_t j0, int64_t n, float *dst)
+                       int64_t j0, int64_t n, float *restrict dst)
 {
-    int64_t j = j0, end = j0 + n;
-    col_segment s;
+    int64_t oy = j0 / g->ow, ox0 = j0 - oy * g->ow;
 
-    while (j < end) {
-        j = segment_at(g, ki, j0, j, end, &s);
-        float *d = dst + s.offset;
+    for (int64_t left = n; left > 0; oy++, ox0 = 0) {
+        int64_t len = min64(g->ow - ox0, left);
+        int64_t iy = oy * g->stride - g->pad + ki;
 
-        if (s.iy < 0) {
-            memset(d, 0, (size_t)s.len * sizeof *d);
-            continue;
-        }
-        const float *src = plane + s.iy * g->w;
-        if (g->stride == 1) {
-            int64_t lo, hi;
-            valid_range(g, kj, &s, &lo, &hi);
-            memset(d, 0, (size_t)(lo - s.ox0) * sizeof *d);
-            memcpy(d + (lo - s.ox0), src + lo - g->pad + kj, (size_t)(hi - lo) * sizeof *d);
-            memset(d + (hi - s.ox0), 0, (size_t)(s.ox0 + s.len - hi) * sizeof *d);
+        if (iy < 0 || iy >= g->h) {
+            for (int64_t t = 0; t < len; t++)
+                dst[t] = 0.0f;
+        } else if (g->stride == 1) {
+            /* output column ox reads input column ox - pad + kj */
+            const float *restrict src = plane + iy * g->w - g->pad + kj;
+            int64_t lo = max64(ox0, g->pad - kj), hi = min64(ox0 + len, g->w + g->pad - kj);
+
+            if (hi < lo)
+                hi = lo;
+            for (int64_t ox = ox0; ox < lo; ox++)
+                dst[ox - ox0] = 0.0f;
+            for (int64_t ox = lo; ox < hi; ox++)
+                dst[ox - ox0] = src[ox];
+            for (int64_t ox = hi; ox < ox0 + len; ox++)
+                dst[ox - ox0] = 0.0f;
         } else {
-            for (int64_t t = 0; t < s.len; t++) {
-                int64_t ix = (s.ox0 + t) * g->stride - g->pad + kj;
-                d[t] = ix >= 0 && ix < g->w ? src[ix] : 0.0f;
+            const float *restrict src = plane + iy * g->w;
+
+            for (int64_t t = 0; t < len; t++) {
+                int64_t ix = (ox0 + t) * g->stride - g->pad + kj;
+                dst[t] = ix >= 0 && ix < g->w ? src[ix] : 0.0f;
             }
         }
+        dst += len;
+        left -= len;
     }
 }
 
@@ -102,32 +79,33 @@ static void cpu_im2col(const mtl_conv_geom *g, const float *x, int64_t j0, int64
     }
 }
 
-static void col2im_row(const mtl_conv_geom *g, const float *src, int64_t ki, int64_t kj, int64_t j0,
-                       int64_t n, float *plane)
+/* The adjoint of im2col_row: the row's values added back where they were read. */
+static void col2im_row(const mtl_conv_geom *g, const float *restrict src, int64_t ki, int64_t kj,
+                       int64_t j0, int64_t n, float *plane)
 {
-    int64_t j = j0, end = j0 + n;
-    col_segment s;
+    int64_t oy = j0 / g->ow, ox0 = j0 - oy * g->ow;
 
-    while (j < end) {
-        j = segment_at(g, ki, j0, j, end, &s);
-        if (s.iy < 0)
-            continue;
-        const float *d = src + s.offset;
-        float *row = plane + s.iy * g->w;
-        if (g->stride == 1) {
-            int64_t lo, hi;
-            valid_range(g, kj, &s, &lo, &hi);
-            float *out = row + lo - g->pad + kj;
-            const float *in = d + (lo - s.ox0);
-            for (int64_t t = 0; t < hi - lo; t++)
-                out[t] += in[t];
-        } else {
-            for (int64_t t = 0; t < s.len; t++) {
-                int64_t ix = (s.ox0 + t) * g->stride - g->pad + kj;
+    for (int64_t left = n; left > 0; oy++, ox0 = 0) {
+        int64_t len = min64(g->ow - ox0, left);
+        int64_t iy = oy * g->stride - g->pad + ki;
+
+        if (iy >= 0 && iy < g->h && g->stride == 1) {
+            float *restrict row = plane + iy * g->w - g->pad + kj;
+            int64_t lo = max64(ox0, g->pad - kj), hi = min64(ox0 + len, g->w + g->pad - kj);
+
+            for (int64_t ox = lo; ox < hi; ox++)
+                row[ox] += src[ox - ox0];
+        } else if (iy >= 0 && iy < g->h) {
+            float *row = plane + iy * g->w;
+
+            for (int64_t t = 0; t < len; t++) {
+                int64_t ix = (ox0 + t) * g->stride - g->pad + kj;
                 if (ix >= 0 && ix < g->w)
-                    row[ix] += d[t];
+                    row[ix] += src[t];
             }
         }
+        src += len;
+        left -= len;
     }
 }
 

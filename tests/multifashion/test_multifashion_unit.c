@@ -1,0 +1,282 @@
+/*
+ * Multi-Fashion without the dataset: the idx reader on small files written
+ * here (plain and gzip-compressed, and each refusal with its exact
+ * message), the missing-package message, and the composition of a pair
+ * against an independent computation in double.
+ */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "mfashion.h"
+
+static char dir[] = "/tmp/mtl_test_mfashion_XXXXXX";
+
+static void path_of(const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", dir, name);
+}
+
+/* Writes bytes to dir/name, gzip-compressed when the name ends in ".gz". */
+static void write_file(const char *name, const uint8_t *bytes, size_t n)
+{
+    char path[512];
+    size_t len = strlen(name);
+
+    path_of(name, path, sizeof path);
+    if (len > 3 && strcmp(name + len - 3, ".gz") == 0) {
+        gzFile f = gzopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(gzwrite(f, bytes, (unsigned)n), (int)n);
+        assert_int_equal(gzclose(f), Z_OK);
+    } else {
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(bytes, 1, n, f), n);
+        assert_int_equal(fclose(f), 0);
+    }
+}
+
+/* An idx1 header (magic 0x00000801, count) followed by the values. */
+static size_t labels_file(uint8_t *buf, const uint8_t *values, uint32_t n)
+{
+    const uint8_t head[8] = {
+        0, 0, 8, 1, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+
+    memcpy(buf, head, 8);
+    memcpy(buf + 8, values, n);
+    return 8 + n;
+}
+
+static void expect_refusal(const char *name, int ndim, mtl_status status, const char *fmt)
+{
+    char path[512], want[1024];
+    mf_idx idx;
+
+    path_of(name, path, sizeof path);
+    snprintf(want, sizeof want, fmt, path);
+    assert_int_equal(mf_idx_load(path, ndim, &idx), status);
+    assert_string_equal(mtl_error_message(), want);
+    assert_null(idx.data);
+}
+
+static void test_idx_valid(void **state)
+{
+    static const uint8_t values[5] = {3, 1, 4, 1, 5};
+    uint8_t buf[64], images[16 + 2 * 2 * 3];
+    char path[512];
+    mf_idx idx;
+
+    (void)state;
+    write_file("labels", buf, labels_file(buf, values, 5));
+    path_of("labels", path, sizeof path);
+    assert_int_equal(mf_idx_load(path, 1, &idx), MTL_OK);
+    assert_int_equal(idx.ndim, 1);
+    assert_int_equal(idx.dims[0], 5);
+    assert_memory_equal(idx.data, values, 5);
+    mf_idx_free(&idx);
+
+    /* Two 2 x 3 images, gzip-compressed. */
+    memcpy(images, (const uint8_t[]){0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3}, 16);
+    for (int i = 0; i < 12; i++)
+        images[16 + i] = (uint8_t)(10 * i);
+    write_file("images.gz", images, sizeof images);
+    path_of("images.gz", path, sizeof path);
+    assert_int_equal(mf_idx_load(path, 3, &idx), MTL_OK);
+    assert_int_equal(idx.dims[0], 2);
+    assert_int_equal(idx.dims[1], 2);
+    assert_int_equal(idx.dims[2], 3);
+    assert_int_equal(idx.numel, 12);
+    assert_memory_equal(idx.data, images + 16, 12);
+    mf_idx_free(&idx);
+}
+
+static void test_idx_refusals(void **state)
+{
+    static const uint8_t values[5] = {3, 1, 4, 1, 5};
+    uint8_t buf[64];
+    size_t n = labels_file(buf, values, 5);
+
+    (void)state;
+    /* images where labels are expected: magic 0x00000803 */
+    buf[3] = 3;
+    write_file("bad_magic", buf, n);
+    expect_refusal("bad_magic", 1, MTL_ERR_DATA,
+                   "idx: '%s': bad magic number (expected 0x00000801, unsigned bytes in 1 "
+                   "dimensions, got 0x00000803)");
+    /* float data (type 0x0d) */
+    buf[3] = 1;
+    buf[2] = 0x0d;
+    write_file("bad_type.gz", buf, n);
+    expect_refusal("bad_type.gz", 1, MTL_ERR_DATA,
+                   "idx: '%s': bad magic number (expected 0x00000801, unsigned bytes in 1 "
+                   "dimensions, got 0x00000d01)");
+    buf[2] = 8;
+
+    write_file("short_header", buf, 6);
+    expect_refusal("short_header", 1, MTL_ERR_DATA,
+                   "idx: '%s': truncated header (expected 8 bytes, got 6)");
+    write_file("short_data", buf, n - 2);
+    expect_refusal("short_data", 1, MTL_ERR_DATA,
+                   "idx: '%s': truncated data (expected 5 bytes, got 3)");
+    write_file("short_data.gz", buf, n - 2);
+    expect_refusal("short_data.gz", 1, MTL_ERR_DATA,
+                   "idx: '%s': truncated data (expected 5 bytes, got 3)");
+    buf[n] = 9;
+    write_file("long", buf, n + 1);
+    expect_refusal("long", 1, MTL_ERR_DATA,
+                   "idx: '%s': bytes after the data (expected the end of the file after 5 bytes "
+                   "of data)");
+    buf[7] = 0; /* no items */
+    write_file("empty", buf, 8);
+    expect_refusal("empty", 1, MTL_ERR_DATA,
+                   "idx: '%s': bad size of dimension 0 (expected 1 to 16777216, got 0)");
+    expect_refusal("missing", 1, MTL_ERR_IO, "idx: cannot open '%s': No such file or directory");
+}
+
+/* A gzip stream cut in the middle is refused, whatever zlib's own words. */
+static void test_idx_broken_gzip(void **state)
+{
+    static const uint8_t values[200] = {1};
+    uint8_t buf[256], gz[512];
+    char path[512], prefix[600];
+    size_t n = labels_file(buf, values, 200), got;
+    FILE *f;
+    mf_idx idx;
+
+    (void)state;
+    write_file("whole.gz", buf, n);
+    path_of("whole.gz", path, sizeof path);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    got = fread(gz, 1, sizeof gz, f);
+    fclose(f);
+    assert_true(got > 20);
+    write_file("cut.gz", gz, got - 10);
+    path_of("cut.gz", path, sizeof path);
+    assert_int_equal(mf_idx_load(path, 1, &idx), MTL_ERR_DATA);
+    snprintf(prefix, sizeof prefix, "idx: '%s': ", path);
+    assert_memory_equal(mtl_error_message(), prefix, strlen(prefix));
+}
+
+static void test_missing_package(void **state)
+{
+    char want[1024];
+    mf_source src;
+
+    (void)state;
+    snprintf(want, sizeof want,
+             "data: Fashion-MNIST not found: no 'train-images-idx3-ubyte' or "
+             "'train-images-idx3-ubyte.gz' in '%s' (install the Debian package "
+             "dataset-fashion-mnist, or set task.data_dir)",
+             dir);
+    assert_int_equal(mf_source_load(dir, 0, &src), MTL_ERR_DATA);
+    assert_string_equal(mtl_error_message(), want);
+}
+
+/* ---- composition ------------------------------------------------------------ */
+
+/* The composition again, in double: overlaps of [o 36/28, (o+1) 36/28) with each pixel. */
+static void compose_reference(const uint8_t *left, const uint8_t *right, double *out)
+{
+    double canvas[MF_CANVAS][MF_CANVAS] = {{0}};
+    const double s = (double)MF_CANVAS / MF_SIDE;
+
+    for (int y = 0; y < MF_SIDE; y++)
+        for (int x = 0; x < MF_SIDE; x++)
+            canvas[y][x] = left[y * MF_SIDE + x];
+    for (int y = 0; y < MF_SIDE; y++)
+        for (int x = 0; x < MF_SIDE; x++)
+            canvas[y + 8][x + 8] = fmax(canvas[y + 8][x + 8], right[y * MF_SIDE + x]);
+    for (int oy = 0; oy < MF_SIDE; oy++)
+        for (int ox = 0; ox < MF_SIDE; ox++) {
+            double acc = 0.0;
+
+            for (int r = 0; r < MF_CANVAS; r++)
+                for (int c = 0; c < MF_CANVAS; c++) {
+                    double wy = fmin(r + 1.0, (oy + 1) * s) - fmax((double)r, oy * s);
+                    double wx = fmin(c + 1.0, (ox + 1) * s) - fmax((double)c, ox * s);
+                    if (wy > 0 && wx > 0)
+                        acc += wy * wx * canvas[r][c];
+                }
+            out[oy * MF_SIDE + ox] = acc / (s * s);
+        }
+}
+
+static void test_compose(void **state)
+{
+    uint8_t left[MF_PIXELS], right[MF_PIXELS], out[MF_PIXELS];
+    double ref[MF_PIXELS];
+    mtl_rng rng;
+
+    (void)state;
+    mtl_rng_seed(&rng, 3, 0);
+    for (int trial = 0; trial < 20; trial++) {
+        for (int p = 0; p < MF_PIXELS; p++) {
+            left[p] = (uint8_t)mtl_rng_below(&rng, 256);
+            right[p] = trial % 2 ? (uint8_t)mtl_rng_below(&rng, 256) : 0;
+        }
+        mf_compose(left, right, out);
+        compose_reference(left, right, ref);
+        for (int p = 0; p < MF_PIXELS; p++)
+            assert_true(fabs((double)out[p] - ref[p]) <= 0.5 + 1e-9);
+    }
+
+    /* Both items white: the canvas's uncovered corners stay black. */
+    memset(left, 255, sizeof left);
+    memset(right, 255, sizeof right);
+    mf_compose(left, right, out);
+    assert_int_equal(out[0], 255);
+    assert_int_equal(out[MF_PIXELS - 1], 255);
+    assert_int_equal(out[27 * MF_SIDE], 0); /* bottom-left: rows 34.7-36, columns 0-1.3 */
+    assert_int_equal(out[27], 0);           /* top-right */
+    memset(left, 0, sizeof left);
+    memset(right, 0, sizeof right);
+    mf_compose(left, right, out);
+    for (int p = 0; p < MF_PIXELS; p++)
+        assert_int_equal(out[p], 0);
+}
+
+static int make_dir(void **state)
+{
+    (void)state;
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int remove_dir(void **state)
+{
+    static const char *const names[] = {"labels",       "images.gz",     "bad_magic", "bad_type.gz",
+                                        "short_header", "short_data",    "long",      "empty",
+                                        "whole.gz",     "short_data.gz", "cut.gz"};
+    char path[512];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        path_of(names[i], path, sizeof path);
+        unlink(path);
+    }
+    return rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_idx_valid),       cmocka_unit_test(test_idx_refusals),
+        cmocka_unit_test(test_idx_broken_gzip), cmocka_unit_test(test_missing_package),
+        cmocka_unit_test(test_compose),
+    };
+
+    return cmocka_run_group_tests(tests, make_dir, remove_dir);
+}
