@@ -15,6 +15,11 @@ typedef enum opt_id {
     OPT_SET,
     OPT_SEED,
     OPT_OUT,
+    OPT_RESUME,
+    OPT_QUIET,
+    OPT_TENSORBOARD,
+    OPT_WANDB_PROJECT,
+    OPT_WANDB_ENTITY,
     OPT_LIST_METHODS,
     OPT_LIST_TASKS,
     OPT_HELP,
@@ -33,6 +38,13 @@ static const struct {
     [OPT_SET] = {"--set", "section.key=value", "override one key (repeatable; wins over --config)"},
     [OPT_SEED] = {"--seed", "N", "same as --set train.seed=N"},
     [OPT_OUT] = {"--out", "DIR", "same as --set output.dir=DIR"},
+    [OPT_RESUME] = {"--resume", "RUN_DIR",
+                    "continue an interrupted run from its checkpoint, with its config.ini"},
+    [OPT_QUIET] = {"--quiet", NULL, "print only errors and the final summary"},
+    [OPT_TENSORBOARD] = {"--tensorboard", NULL,
+                         "write TensorBoard events into RUN_DIR/tensorboard"},
+    [OPT_WANDB_PROJECT] = {"--wandb-project", "NAME", "track the run in this W&B project"},
+    [OPT_WANDB_ENTITY] = {"--wandb-entity", "NAME", "the W&B entity (user or team)"},
     [OPT_LIST_METHODS] = {"--list-methods", NULL, "list the method plugins found, then exit"},
     [OPT_LIST_TASKS] = {"--list-tasks", NULL, "list the task plugins found, then exit"},
     [OPT_HELP] = {"--help", NULL, "show this help, then exit"},
@@ -110,6 +122,16 @@ static mtl_status apply_opt(host_cli *cli, int id, const char *value)
         return add_set(cli, "train.seed=", value, "--seed");
     case OPT_OUT:
         return add_set(cli, "output.dir=", value, "--out");
+    case OPT_RESUME:
+        return set_once(&cli->resume, "--resume", value);
+    case OPT_QUIET:
+        return add_set(cli, "output.quiet=", "true", "--quiet");
+    case OPT_TENSORBOARD:
+        return add_set(cli, "output.tensorboard=", "true", "--tensorboard");
+    case OPT_WANDB_PROJECT:
+        return add_set(cli, "output.wandb_project=", value, "--wandb-project");
+    case OPT_WANDB_ENTITY:
+        return add_set(cli, "output.wandb_entity=", value, "--wandb-entity");
     case OPT_LIST_METHODS:
         cli->list_methods = 1;
         return MTL_OK;
@@ -184,9 +206,13 @@ void host_cli_help(host_buf *out)
 
     host_buf_printf(out, "usage: mtlhost --method NAME|PATH --task NAME|PATH [--config FILE.ini]\n"
                          "               [--set section.key=value]... [--seed N] [--out DIR]\n"
+                         "               [--quiet] [--tensorboard] [--wandb-project NAME "
+                         "[--wandb-entity NAME]]\n"
+                         "       mtlhost --resume RUN_DIR [output options]\n"
                          "       mtlhost --list-methods | --list-tasks | --help | --version\n\n"
                          "Trains the task's model with the method's task weighting and writes the "
-                         "run\ndirectory (config.ini, metrics.csv, metrics.jsonl, results.md).\n\n"
+                         "run\ndirectory (config.ini, run.json, metrics.csv, metrics.jsonl, "
+                         "results.md,\nresults.csv, checkpoint.mtlckpt, figures).\n\n"
                          "options:\n");
     for (int i = 0; i < N_OPTS; i++) {
         char head[64];

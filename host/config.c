@@ -49,6 +49,24 @@ static const mtl_option output_options[] = {
     {"figures", MTL_OPT_BOOL, "true", NULL, 0, 0, 0,
      "draw the task's figure after the run (python3 with matplotlib)"},
     {"verbose", MTL_OPT_BOOL, "false", NULL, 0, 0, 0, "show the plugins' debug lines"},
+    {"quiet", MTL_OPT_BOOL, "false", NULL, 0, 0, 0,
+     "print only errors and the final summary (also --quiet)"},
+    {"progress", MTL_OPT_ENUM, "auto", "auto|bar|lines|none", 0, 0, 0,
+     "progress: a bar on a terminal, plain lines otherwise (auto), or always one form"},
+    {"progress_seconds", MTL_OPT_DOUBLE, "30", NULL, MTL_OPT_HAS_MIN, 0, 0,
+     "seconds between two plain progress lines"},
+    {"checkpoint", MTL_OPT_BOOL, "true", NULL, 0, 0, 0,
+     "keep RUN_DIR/checkpoint.mtlckpt for --resume (after every epoch)"},
+    {"checkpoint_every", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN, 0, 0,
+     "also checkpoint every N training steps; 0: at the end of epochs only"},
+    {"log_every_steps", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN, 0, 0,
+     "also log every N-th step's losses and weights (steps.csv, tracking); 0: never"},
+    {"tensorboard", MTL_OPT_BOOL, "false", NULL, 0, 0, 0,
+     "write TensorBoard event files into RUN_DIR/tensorboard (also --tensorboard)"},
+    {"wandb_project", MTL_OPT_STRING, "", NULL, 0, 0, 0,
+     "track the run in this Weights & Biases project (also --wandb-project); empty: no"},
+    {"wandb_entity", MTL_OPT_STRING, "", NULL, 0, 0, 0,
+     "the W&B entity (also --wandb-entity); empty: the account's default"},
 };
 
 const mtl_option *host_train_options(size_t *n)
@@ -894,4 +912,72 @@ mtl_status host_config_doubles(const host_config *cfg, int own, const char *requ
     *values = v->list;
     *n = v->n_list;
     return MTL_OK;
+}
+
+/* ---- the configuration as data ---------------------------------------- */
+
+static void json_text(host_buf *b, const char *s)
+{
+    host_buf_printf(b, "\"");
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\')
+            host_buf_printf(b, "\\%c", c);
+        else if (c < 0x20)
+            host_buf_printf(b, "\\u%04x", c);
+        else
+            host_buf_printf(b, "%c", c);
+    }
+    host_buf_printf(b, "\"");
+}
+
+static void json_value(const mtl_option *o, const host_value *v, host_buf *b)
+{
+    switch (o->type) {
+    case MTL_OPT_INT:
+        host_buf_printf(b, "%lld", (long long)v->i);
+        return;
+    case MTL_OPT_DOUBLE:
+        host_buf_printf(b, "%.17g", v->d);
+        return;
+    case MTL_OPT_BOOL:
+        host_buf_printf(b, "%s", v->b ? "true" : "false");
+        return;
+    case MTL_OPT_DOUBLE_LIST:
+        host_buf_printf(b, "[");
+        for (size_t i = 0; i < v->n_list; i++)
+            host_buf_printf(b, "%s%.17g", i ? "," : "", v->list[i]);
+        host_buf_printf(b, "]");
+        return;
+    default:
+        json_text(b, v->text);
+    }
+}
+
+mtl_status host_config_json(const host_config *cfg, host_buf *out)
+{
+    host_buf_printf(out, "{");
+    for (int s = 0; s < HOST_N_SECTIONS; s++) {
+        const host_section *sec = &cfg->sec[s];
+        host_buf_printf(out, "%s\"%s\":{", s ? "," : "", sec->name);
+        for (size_t i = 0; i < sec->n_options; i++) {
+            host_buf_printf(out, "%s\"%s\":", i ? "," : "", sec->options[i].key);
+            json_value(&sec->options[i], &sec->values[i], out);
+        }
+        host_buf_printf(out, "}");
+    }
+    host_buf_printf(out, "}");
+    return host_buf_status(out, "the configuration as JSON");
+}
+
+void host_config_fingerprint(const host_config *cfg, host_buf *out)
+{
+    static const int sections[] = {HOST_SEC_TRAIN, HOST_SEC_METHOD, HOST_SEC_TASK};
+
+    for (size_t s = 0; s < sizeof sections / sizeof sections[0]; s++) {
+        const host_section *sec = &cfg->sec[sections[s]];
+        for (size_t i = 0; i < sec->n_options; i++)
+            host_buf_printf(out, "%s.%s = %s\n", sec->name, sec->options[i].key,
+                            sec->values[i].text);
+    }
 }

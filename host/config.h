@@ -102,6 +102,18 @@ mtl_status host_config_string(const host_config *cfg, int own, const char *reque
 mtl_status host_config_doubles(const host_config *cfg, int own, const char *requester,
                                const char *key, const double **values, size_t *n);
 
+/*
+ * The configuration as a JSON object of sections of typed values:
+ * {"train":{"epochs":100,...},"method":{...},"task":{...},"output":{...}}.
+ */
+mtl_status host_config_json(const host_config *cfg, host_buf *out);
+
+/*
+ * What makes two runs the same training: "section.key = value" lines of
+ * [train], [method] and [task] (not [output]), as checkpoints record it.
+ */
+void host_config_fingerprint(const host_config *cfg, host_buf *out);
+
 /* Writes the help lines of a list of options (for --help). */
 void host_options_help(const mtl_option *options, size_t n, host_buf *out);
 

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,16 @@ static mtl_plugin_kind other_kind(mtl_plugin_kind kind)
  */
 static size_t min_size(mtl_plugin_kind kind)
 {
-    return kind == MTL_PLUGIN_METHOD ? sizeof(mtl_method_plugin) : sizeof(mtl_task_plugin);
+    /* The task's state_save/state_load were appended after the first tasks were built. */
+    return kind == MTL_PLUGIN_METHOD ? sizeof(mtl_method_plugin)
+                                     : offsetof(mtl_task_plugin, state_save);
+}
+
+int host_task_has_state(const mtl_task_plugin *t)
+{
+    size_t end = offsetof(mtl_task_plugin, state_load) + sizeof t->state_load;
+
+    return t->header.size >= end && t->state_save && t->state_load;
 }
 
 static int ends_with(const char *s, const char *tail)

@@ -30,6 +30,13 @@ mtl_status host_plugin_load(host_plugin *plugin, const host_paths *paths, mtl_pl
 void host_plugin_unload(host_plugin *plugin);
 
 /*
+ * Nonzero when the task plugin saves its own state for checkpoints: its
+ * header.size covers state_save and state_load (appended to the struct)
+ * and both are set.
+ */
+int host_task_has_state(const mtl_task_plugin *task);
+
+/*
  * One line per .so of the search path that is a plugin of `kind` (name,
  * version, ABI, description) or that could not be loaded (the reason).
  */

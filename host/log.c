@@ -3,19 +3,28 @@
 
 #include <stdio.h>
 
-static int verbose;
+#include "progress.h"
+
+static int verbose, quiet;
 
 void host_log_set_verbose(int on)
 {
     verbose = on;
 }
 
-void host_logv(mtl_log_level level, const char *who, const char *fmt, va_list ap)
+void host_log_set_quiet(int on)
 {
-    FILE *f = level >= MTL_LOG_WARN ? stderr : stdout;
+    quiet = on;
+}
 
-    if (level == MTL_LOG_DEBUG && !verbose)
-        return;
+int host_log_quiet(void)
+{
+    return quiet;
+}
+
+static void print_line(FILE *f, mtl_log_level level, const char *who, const char *fmt, va_list ap)
+{
+    host_progress_clear();
     if (who)
         fprintf(f, "%s: ", who);
     if (level == MTL_LOG_WARN)
@@ -25,6 +34,15 @@ void host_logv(mtl_log_level level, const char *who, const char *fmt, va_list ap
     vfprintf(f, fmt, ap);
     fputc('\n', f);
     fflush(f);
+}
+
+void host_logv(mtl_log_level level, const char *who, const char *fmt, va_list ap)
+{
+    if (level == MTL_LOG_DEBUG && !verbose)
+        return;
+    if (quiet && level < MTL_LOG_ERROR)
+        return;
+    print_line(level >= MTL_LOG_WARN ? stderr : stdout, level, who, fmt, ap);
 }
 
 void host_log(mtl_log_level level, const char *who, const char *fmt, ...)
@@ -42,5 +60,14 @@ void host_say(const char *fmt, ...)
 
     va_start(ap, fmt);
     host_logv(MTL_LOG_INFO, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void host_summary(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    print_line(stdout, MTL_LOG_INFO, NULL, fmt, ap);
     va_end(ap);
 }

@@ -7,7 +7,10 @@
  *   "<who>: error: text"            stderr
  *
  * The host's own warnings use who = "mtlhost".  Fatal errors are printed by
- * main.c alone, as one line "mtlhost: <message>".
+ * main.c alone, as one line "mtlhost: <message>".  In quiet mode (--quiet)
+ * only errors and host_summary() lines are printed.  A progress bar on the
+ * terminal (progress.h) is erased before a line is printed and redrawn by
+ * the next update.
  */
 #ifndef MTL_HOST_LOG_H
 #define MTL_HOST_LOG_H
@@ -17,6 +20,8 @@
 #include "mtl/plugin.h"
 
 void host_log_set_verbose(int on);
+void host_log_set_quiet(int on);
+int host_log_quiet(void);
 
 void host_logv(mtl_log_level level, const char *who, const char *fmt, va_list ap);
 
@@ -26,8 +31,15 @@ void host_log(mtl_log_level level, const char *who, const char *fmt, ...)
 #endif
     ;
 
-/* A progress line on stdout. */
+/* A progress line on stdout (not in quiet mode). */
 void host_say(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* The run's final summary on stdout, printed in quiet mode too. */
+void host_summary(const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 1, 2)))
 #endif

@@ -7,6 +7,8 @@
  * Exit status: 0 success; 1 the run failed; 2 usage, configuration or
  * plugin loading (everything before the first training step).
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +20,16 @@
 #include "loader.h"
 #include "log.h"
 #include "paths.h"
+#include "progress.h"
 #include "run.h"
 #include "services.h"
 #include "train.h"
+#include "wandb.h"
 
 enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
+
+/* Seconds the wandb bridge gets to finish (upload) after the run. */
+#define WANDB_TIMEOUT 120.0
 
 typedef struct host_app {
     host_cli cli;
@@ -36,12 +43,17 @@ typedef struct host_app {
     host_task_slot task;
     host_method_slot method;
     host_run *run;
+    host_ckpt ckpt; /* --resume: the checkpoint to continue from */
+    int have_ckpt;
+    char method_path[4096], task_path[4096]; /* --resume: from config.ini */
+    char wandb_id[16];
 } host_app;
 
 static int fail(int code)
 {
     const char *msg = mtl_error_message();
 
+    host_progress_clear();
     fprintf(stderr, "mtlhost: %s\n", *msg ? msg : "unknown error");
     return code;
 }
@@ -79,6 +91,133 @@ static int show_lists(const host_app *app)
 
 /* ---- setup: everything that exits with status 2 ------------------------ */
 
+/* ---- --resume ---------------------------------------------------------- */
+
+static mtl_status resume_refuses(const char *what)
+{
+    return mtl_error_set(MTL_ERR_INVALID,
+                         "usage: --resume continues a run with its own configuration: %s is not "
+                         "allowed with it (expected only output options: --quiet, --tensorboard, "
+                         "--wandb-project, --wandb-entity, --set output.KEY=VALUE)",
+                         what);
+}
+
+static mtl_status check_resume_args(const host_cli *cli)
+{
+    char what[256];
+
+    if (cli->method)
+        return resume_refuses("--method");
+    if (cli->task)
+        return resume_refuses("--task");
+    if (cli->config)
+        return resume_refuses("--config");
+    for (size_t i = 0; i < cli->n_sets; i++) {
+        const char *text = cli->sets[i].text;
+        if (strncmp(text, "output.", 7) == 0 && strncmp(text, "output.dir=", 11) != 0)
+            continue;
+        if (strcmp(cli->sets[i].source, "--set") == 0)
+            snprintf(what, sizeof what, "--set %s", text);
+        else
+            snprintf(what, sizeof what, "%s", cli->sets[i].source);
+        return resume_refuses(what);
+    }
+    return MTL_OK;
+}
+
+/* The value of the header comment line "# <label>: VALUE" of config.ini. */
+static int header_value(const char *text, const char *label, char *out, size_t cap)
+{
+    size_t n = strlen(label);
+
+    for (const char *line = text; line && *line; line = strchr(line, '\n'), line += !!line) {
+        size_t len = strcspn(line, "\n");
+        if (strncmp(line, "# ", 2) == 0 && strncmp(line + 2, label, n) == 0 &&
+            strncmp(line + 2 + n, ": ", 2) == 0 && len - 4 - n < cap) {
+            memcpy(out, line + 4 + n, len - 4 - n);
+            out[len - 4 - n] = '\0';
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    host_buf b = {0};
+    char chunk[4096];
+    size_t n;
+
+    if (!f)
+        return NULL;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        host_buf_append(&b, chunk, n);
+    fclose(f);
+    if (b.failed) {
+        host_buf_free(&b);
+        return NULL;
+    }
+    return b.data ? b.data : host_strdup("");
+}
+
+/* The plugins' paths from RUN_DIR/config.ini, and the wandb id from run.json. */
+static mtl_status read_run_dir(host_app *app, char *config, size_t cap)
+{
+    const char *dir = app->cli.resume;
+    char *text, *json, path[4200];
+    int ok;
+
+    snprintf(config, cap, "%s/config.ini", dir);
+    text = read_text(config);
+    if (!text)
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "resume: not a run directory: %s (expected %s written by mtlhost)",
+                             dir, config);
+    ok = header_value(text, "method plugin", app->method_path, sizeof app->method_path) &&
+         header_value(text, "task plugin", app->task_path, sizeof app->task_path);
+    free(text);
+    if (!ok)
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "resume: %s does not name its plugins (expected the header lines "
+                             "'# method plugin: PATH' and '# task plugin: PATH')",
+                             config);
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    json = read_text(path);
+    if (json) {
+        const char *at = strstr(json, "\"wandb_id\":\"");
+        if (at && sscanf(at + 12, "%15[a-z0-9]", app->wandb_id) != 1)
+            app->wandb_id[0] = '\0';
+        free(json);
+    }
+    return MTL_OK;
+}
+
+/* Reads and checks the checkpoint; a run killed before its first one starts again. */
+static mtl_status open_checkpoint(host_app *app)
+{
+    char path[4200], where[128];
+    host_train_ctx ctx = {&app->task, &app->method, &app->env, app->run, NULL};
+    mtl_status st;
+
+    snprintf(path, sizeof path, "%s/%s", app->run_dir, HOST_CKPT_FILE);
+    st = host_ckpt_read(&app->ckpt, path);
+    if (st == MTL_ERR_IO && errno == ENOENT) {
+        host_say("mtlhost: resume: %s has no checkpoint yet; the run starts again from its "
+                 "beginning",
+                 app->run_dir);
+        return MTL_OK;
+    }
+    if (st != MTL_OK)
+        return st;
+    app->have_ckpt = 1;
+    if ((st = host_train_check_checkpoint(&ctx, &app->ckpt)) != MTL_OK)
+        return st;
+    host_train_checkpoint_position(&app->ckpt, where, sizeof where);
+    host_say("mtlhost: resume: %s from its checkpoint (%s)", app->run_dir, where);
+    return MTL_OK;
+}
+
 static mtl_status require_plugins(const host_cli *cli)
 {
     const char *missing = !cli->method ? "--method" : !cli->task ? "--task" : NULL;
@@ -112,20 +251,24 @@ static mtl_status resolve_config(host_app *app)
         if ((st = host_config_assign(&app->cfg, app->cli.sets[i].text, app->cli.sets[i].source)) !=
             MTL_OK)
             return st;
+    if (app->cli.resume)
+        return host_config_set(&app->cfg, "output", "dir", app->cli.resume, "--resume");
     return MTL_OK;
 }
 
 static mtl_status choose_run_dir(host_app *app)
 {
     const char *dir;
-    int verbose;
+    int verbose, quiet;
     mtl_status st;
 
     if ((st = host_config_string(&app->cfg, -1, "mtlhost", "output.dir", &dir)) != MTL_OK ||
         (st = host_config_bool(&app->cfg, -1, "mtlhost", "output.verbose", &verbose)) != MTL_OK ||
+        (st = host_config_bool(&app->cfg, -1, "mtlhost", "output.quiet", &quiet)) != MTL_OK ||
         (st = host_config_int(&app->cfg, -1, "mtlhost", "train.seed", &app->seed)) != MTL_OK)
         return st;
     host_log_set_verbose(verbose);
+    host_log_set_quiet(quiet);
     if (*dir)
         snprintf(app->run_dir, sizeof app->run_dir, "%s", dir);
     else
@@ -143,10 +286,28 @@ static mtl_status open_run(host_app *app)
     return host_run_create(&app->run, app->run_dir, &layout);
 }
 
-static mtl_status setup(host_app *app)
+/* With --resume: the plugins and config.ini of the run directory. */
+static mtl_status prepare_resume(host_app *app, char *config, size_t cap)
 {
     mtl_status st;
 
+    if ((st = check_resume_args(&app->cli)) != MTL_OK ||
+        (st = read_run_dir(app, config, cap)) != MTL_OK)
+        return st;
+    app->cli.method = app->method_path;
+    app->cli.task = app->task_path;
+    app->cli.config = config;
+    return MTL_OK;
+}
+
+static mtl_status setup(host_app *app)
+{
+    static char resume_config[4200];
+    mtl_status st;
+
+    if (app->cli.resume &&
+        (st = prepare_resume(app, resume_config, sizeof resume_config)) != MTL_OK)
+        return st;
     if ((st = require_plugins(&app->cli)) != MTL_OK ||
         (st = host_plugin_load(&app->method_so, &app->paths, MTL_PLUGIN_METHOD, app->cli.method)) !=
             MTL_OK ||
@@ -157,9 +318,12 @@ static mtl_status setup(host_app *app)
     app->env = (host_env){&app->cfg, (uint64_t)app->seed, app->run_dir, app->paths.data_dir};
     if ((st = host_task_open(&app->task, app->task_so.task, &app->env)) != MTL_OK ||
         (st = host_method_open(&app->method, app->method_so.method, &app->env, 0,
-                               app->task.info.n_tasks)) != MTL_OK)
+                               app->task.info.n_tasks)) != MTL_OK ||
+        (st = open_run(app)) != MTL_OK)
         return st;
-    return open_run(app);
+    if (app->cli.resume)
+        return open_checkpoint(app);
+    return MTL_OK;
 }
 
 /* ---- the run: everything that exits with status 1 --------------------- */
@@ -172,10 +336,13 @@ static mtl_status write_config(host_app *app)
     host_buf_printf(&header,
                     "# The resolved configuration of this run (mtlhost %s, ABI %d.%d).\n"
                     "# method %s (%s), task %s (%s)\n"
-                    "# Run it again with: mtlhost --method %s --task %s --config config.ini\n",
+                    "# method plugin: %s\n"
+                    "# task plugin: %s\n"
+                    "# Run it again with: mtlhost --method %s --task %s --config config.ini\n"
+                    "# Continue it after an interruption with: mtlhost --resume RUN_DIR\n",
                     MTL_VERSION_STRING, MTL_ABI_MAJOR, MTL_ABI_MINOR, app->method_so.name,
-                    app->method_so.path, app->task_so.name, app->task_so.path, app->method_so.name,
-                    app->task_so.name);
+                    app->method_so.path, app->task_so.name, app->task_so.path, app->method_path,
+                    app->task_path, app->method_so.name, app->task_so.name);
     st = host_config_format(&app->cfg, host_buf_str(&header), &text);
     if (st == MTL_OK)
         st = host_run_write(app->run, "config.ini", host_buf_str(&text), text.len);
@@ -203,15 +370,121 @@ static void describe_run(const host_app *app, host_buf *b)
     host_buf_printf(b, "the last epoch when the task gives no validation score.");
 }
 
+/* The absolute path of a loaded plugin, for config.ini and run.json. */
+static void absolute(const char *path, char *out, size_t cap)
+{
+    char *real = realpath(path, NULL);
+
+    snprintf(out, cap, "%s", real ? real : path);
+    free(real);
+}
+
+static const char *output_string(const host_app *app, const char *key)
+{
+    const char *v = "";
+
+    host_config_string(&app->cfg, -1, "mtlhost", key, &v);
+    return v;
+}
+
+static int output_flag(const host_app *app, const char *key)
+{
+    int v = 0;
+
+    host_config_bool(&app->cfg, -1, "mtlhost", key, &v);
+    return v;
+}
+
+static void start_wandb(host_app *app)
+{
+    const char *project = output_string(app, "output.wandb_project");
+    const char *slash = strrchr(app->run_dir, '/');
+    host_buf config = {0}, tags = {0}, sections = {0};
+    host_wandb_config wc;
+
+    if (!*project)
+        return;
+    if (!app->wandb_id[0])
+        host_wandb_new_id(app->wandb_id);
+    /* {"train":{...},...} with the plugins' names in front: {"mtl":{...},"train":{...},...} */
+    host_config_json(&app->cfg, &sections);
+    host_buf_printf(&config, "{\"mtl\":{\"method\":\"%s\",\"task\":\"%s\",\"seed\":%lld},%s",
+                    app->method_so.name, app->task_so.name, (long long)app->seed,
+                    host_buf_str(&sections) + 1);
+    host_buf_free(&sections);
+    host_buf_printf(&tags, "[\"%s\",\"%s\"]", app->method_so.name, app->task_so.name);
+    if (config.failed || tags.failed) {
+        host_buf_free(&config);
+        host_buf_free(&tags);
+        return;
+    }
+    wc = (host_wandb_config){app->paths.tools_dir,
+                             app->run_dir,
+                             project,
+                             output_string(app, "output.wandb_entity"),
+                             slash ? slash + 1 : app->run_dir,
+                             app->wandb_id,
+                             app->have_ckpt,
+                             host_buf_str(&tags),
+                             host_buf_str(&config)};
+    host_run_set_wandb(app->run, host_wandb_start(&wc));
+    if (!host_run_wandb(app->run))
+        app->wandb_id[0] = '\0';
+    host_buf_free(&config);
+    host_buf_free(&tags);
+}
+
+static void start_progress(const host_app *app)
+{
+    const char *mode = output_string(app, "output.progress");
+    double seconds = 30;
+    host_progress_mode m = HOST_PROGRESS_OFF;
+
+    host_config_double(&app->cfg, -1, "mtlhost", "output.progress_seconds", &seconds);
+    if (strcmp(mode, "auto") == 0)
+        m = host_progress_auto();
+    else if (strcmp(mode, "bar") == 0)
+        m = HOST_PROGRESS_BAR;
+    else if (strcmp(mode, "lines") == 0)
+        m = HOST_PROGRESS_LINES;
+    if (host_log_quiet())
+        m = HOST_PROGRESS_OFF;
+    host_progress_start(m, seconds);
+}
+
+/* What the run writes besides the metrics: config.ini, run.json, tracking. */
+static mtl_status start_outputs(host_app *app)
+{
+    host_run_info info;
+    mtl_status st;
+
+    absolute(app->method_so.path, app->method_path, sizeof app->method_path);
+    absolute(app->task_so.path, app->task_path, sizeof app->task_path);
+    if (app->cli.resume)
+        host_run_remove_tmp(app->run);
+    else if ((st = write_config(app)) != MTL_OK)
+        return st;
+    if (output_flag(app, "output.tensorboard") &&
+        (st = host_run_enable_tensorboard(app->run)) != MTL_OK)
+        return st;
+    start_wandb(app);
+    info = (host_run_info){app->method_path, app->task_path, app->seed, app->wandb_id};
+    if ((st = host_run_write_info(app->run, &info)) != MTL_OK)
+        return st;
+    start_progress(app);
+    return MTL_OK;
+}
+
 static mtl_status train_and_report(host_app *app)
 {
-    host_train_ctx ctx = {&app->task, &app->method, &app->env, app->run};
+    host_train_ctx ctx = {&app->task, &app->method, &app->env, app->run,
+                          app->have_ckpt ? &app->ckpt : NULL};
     host_buf about = {0};
     mtl_status st;
 
     host_say("mtlhost: method %s, task %s, seed %lld, run directory %s", app->method_so.name,
              app->task_so.name, (long long)app->seed, app->run_dir);
-    if ((st = write_config(app)) != MTL_OK)
+    if ((st = start_outputs(app)) != MTL_OK)
         return st;
     st = host_train(&ctx);
     if (st != MTL_OK) {
@@ -220,6 +493,8 @@ static mtl_status train_and_report(host_app *app)
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", mtl_error_message());
         host_run_flush(app->run);
+        host_wandb_finish(host_run_wandb(app->run), 1, WANDB_TIMEOUT);
+        host_run_set_wandb(app->run, NULL);
         mtl_error_set(failure, "%s", msg);
         return failure;
     }
@@ -228,21 +503,20 @@ static mtl_status train_and_report(host_app *app)
     if (st == MTL_OK)
         st = host_run_finish(app->run, host_buf_str(&about));
     host_buf_free(&about);
+    host_wandb_finish(host_run_wandb(app->run), st == MTL_OK ? 0 : 1, WANDB_TIMEOUT);
+    host_run_set_wandb(app->run, NULL);
     return st;
 }
 
 static void draw_figure(const host_app *app)
 {
-    const char *tool = app->task.info.figure_tool;
-    int figures = 0;
-
-    host_config_bool(&app->cfg, -1, "mtlhost", "output.figures", &figures);
-    if (tool && figures)
-        host_figure_draw(app->paths.tools_dir, tool, app->run_dir);
+    if (output_flag(app, "output.figures"))
+        host_figure_draw(app->paths.tools_dir, app->task.info.figure_tool, app->run_dir);
 }
 
 static void cleanup(host_app *app)
 {
+    host_ckpt_free(&app->ckpt);
     host_method_close(&app->method);
     host_task_close(&app->task);
     host_run_destroy(app->run);
@@ -261,7 +535,7 @@ static int run(host_app *app)
     if (train_and_report(app) != MTL_OK)
         return fail(EXIT_RUN_FAILED);
     draw_figure(app);
-    host_say("mtlhost: done: %s/results.md", app->run_dir);
+    host_summary("mtlhost: done: %s/results.md", app->run_dir);
     return 0;
 }
 
@@ -285,6 +559,8 @@ int main(int argc, char **argv)
     static host_app app;
     int code;
 
+    /* A tracking bridge that exits must not take the run with it: writes then fail with EPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     if (host_cli_parse(&app.cli, argc, argv) != MTL_OK) {
         code = fail(EXIT_USAGE);
         host_cli_deinit(&app.cli);

@@ -2,6 +2,9 @@
  * host/run.h - the run directory and what the host writes into it.
  *
  *   config.ini     the resolved configuration (written once, at the start)
+ *   run.json       what the tools need to read the run: the method and task
+ *                  (names and plugin paths), the seed, the tasks, and each
+ *                  metric's column label, task, direction, baseline and unit
  *   metrics.jsonl  one JSON object per epoch
  *   metrics.csv    the same rows as CSV, with the header
  *                    trial,epoch,steps,loss_<task>...,weight_<task>...,method_loss,
@@ -13,14 +16,20 @@
  *                  <metric> is the metric's name, or <task>/<name> when two
  *                  metrics share a name)
  *                  (empty cells, and null in JSON, where a value is not available)
+ *   steps.csv      with output.log_every_steps = N > 0: every N-th training step
+ *                    trial,epoch,batch,step,loss_<task>...,weight_<task>...,
+ *                    method_loss,lr
  *   results.md     the final table: each trial's selected epoch and its numbers
- *                  (test metrics, or training metrics for a task without a
- *                  test split)
+ *   results.csv    (test metrics, or training metrics for a task without a
+ *                  test split), and their mean over trials when there are several
+ *   tensorboard/   with output.tensorboard: the same scalars as TensorBoard events
  *
  * Every file is written whole and atomically (name.tmp, fsync, rename), so a
- * reader never sees half a file.  The metrics files are rewritten at most
- * once a second while epochs come in, and always at the end of a trial.
- * Checkpoints, a progress bar and experiment tracking will join this module.
+ * reader never sees half a file; a run killed while writing may leave a
+ * name.tmp beside it, which --resume removes.  The metrics files are
+ * rewritten at most once a second while epochs come in, and always at the
+ * end of a trial and when a checkpoint is written; their contents so far are
+ * part of the checkpoint (host_run_state_save).
  */
 #ifndef MTL_HOST_RUN_H
 #define MTL_HOST_RUN_H
@@ -28,7 +37,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ckpt.h"
 #include "mtl/task.h"
+#include "text.h"
+
+struct host_wandb;
 
 typedef struct host_run host_run;
 
@@ -56,7 +69,26 @@ typedef struct host_epoch_record {
     double lr;
     double seconds;
     int64_t skipped, solver_failures;
+    int64_t global_step; /* training batches of the whole run so far: tracking's step */
 } host_epoch_record;
+
+/* One logged training step (output.log_every_steps). */
+typedef struct host_step_record {
+    int trial;
+    int64_t epoch, batch;
+    int64_t global_step;
+    const double *losses;  /* n_tasks */
+    const double *weights; /* n_tasks, the method's reported weights */
+    double method_loss;
+    double lr;
+} host_step_record;
+
+/* Where the run came from, for run.json and tracking. */
+typedef struct host_run_info {
+    const char *method_path, *task_path;
+    int64_t seed;
+    const char *wandb_id; /* "" when the run is not tracked */
+} host_run_info;
 
 /* Creates the folder (and its parents) when missing. */
 mtl_status host_run_create(host_run **run, const char *dir, const host_run_layout *layout);
@@ -82,5 +114,34 @@ mtl_status host_run_finish(host_run *run, const char *about);
 
 /* Writes `len` bytes to `path` atomically (path.tmp, fsync, rename). */
 mtl_status host_write_atomic(const char *path, const char *text, size_t len);
+
+/* Writes run.json. */
+mtl_status host_run_write_info(host_run *run, const host_run_info *info);
+
+/* Keeps steps.csv (and the tracking's step scalars). */
+mtl_status host_run_add_step(host_run *run, const host_step_record *rec);
+
+/* Writes TensorBoard events too (RUN_DIR/tensorboard). */
+mtl_status host_run_enable_tensorboard(host_run *run);
+
+/* Sends epochs and steps to this wandb bridge too (the run finishes it). */
+void host_run_set_wandb(host_run *run, struct host_wandb *wandb);
+struct host_wandb *host_run_wandb(host_run *run);
+
+/* The metrics so far (rows, results, events), for checkpoints. */
+void host_run_state_save(const host_run *run, host_buf *out);
+/* Restores them; MTL_ERR_DATA when the section does not fit this run. */
+mtl_status host_run_state_load(host_run *run, host_reader *r);
+
+/* One epoch record in checkpoints; v has room for 2 n_tasks + 3 n_metrics values. */
+void host_run_save_record(host_buf *b, const host_run *run, const host_epoch_record *rec);
+mtl_status host_run_load_record(host_reader *r, const host_run *run, host_epoch_record *rec,
+                                double *v);
+
+/* Removes name.tmp files a killed run left in the run directory. */
+void host_run_remove_tmp(const host_run *run);
+
+/* Nonzero when `path` is an existing folder. */
+int host_dir_exists(const char *path);
 
 #endif /* MTL_HOST_RUN_H */

@@ -2,46 +2,19 @@
 #include "train.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "engine.h"
+#include "loader.h"
 #include "log.h"
+#include "progress.h"
 #include "sched.h"
 #include "text.h"
-
-typedef struct trainer {
-    host_train_ctx *ctx;
-    const mtl_task_plugin *tp;
-    const mtl_task_info *ti;
-    int k, nm, n_trials;
-    int64_t epochs, max_bad, eval_every;
-    double lr, weight_decay;
-    host_sched sched;
-    mtl_graph *graph;
-    mtl_tensor **losses;
-    host_engine *engine;
-
-    /* this trial */
-    int trial;
-    int64_t step, bad_in_row, trial_steps, trial_skipped, trial_failures;
-    int have_best;
-    double best_score;
-    host_epoch_record selected;
-    double *selected_values; /* train_loss, weights, train, val, test of the selected epoch */
-
-    /* this epoch */
-    int64_t epoch, epoch_steps, epoch_skipped, epoch_failures;
-    double *loss_sum, *weight_sum, method_loss_sum;
-    double *means;              /* train_loss and weights of the epoch */
-    double *train, *val, *test; /* the task's metrics of each split */
-    int have_train, have_val, have_test;
-
-    /* the whole run: the first skip and the first solver failure are logged once */
-    int logged_skip, logged_failure;
-} trainer;
+#include "train_internal.h"
 
 static const char *split_name(mtl_split split)
 {
@@ -104,9 +77,38 @@ static mtl_status read_config(trainer *tr)
         (st = host_config_int(cfg, -1, "mtlhost", "train.eval_every", &tr->eval_every)) != MTL_OK ||
         (st = host_config_double(cfg, -1, "mtlhost", "train.lr", &tr->lr)) != MTL_OK ||
         (st = host_config_double(cfg, -1, "mtlhost", "train.weight_decay", &tr->weight_decay)) !=
+            MTL_OK ||
+        (st = host_config_int(cfg, -1, "mtlhost", "output.log_every_steps", &tr->log_every)) !=
+            MTL_OK ||
+        (st = host_config_bool(cfg, -1, "mtlhost", "output.checkpoint", &tr->checkpoints)) !=
+            MTL_OK ||
+        (st = host_config_int(cfg, -1, "mtlhost", "output.checkpoint_every", &tr->ckpt_every)) !=
             MTL_OK)
         return st;
     return host_sched_init(&tr->sched, cfg);
+}
+
+/*
+ * MTL_TEST_KILL_AFTER_STEPS=N makes the process kill itself with SIGKILL
+ * after N training batches of the run: the resume tests interrupt a run at
+ * a chosen step with it.
+ */
+static int64_t kill_after_from_env(void)
+{
+    const char *s = getenv("MTL_TEST_KILL_AFTER_STEPS");
+
+    return s && *s ? strtoll(s, NULL, 10) : 0;
+}
+
+static void check_mid_epoch(trainer *tr)
+{
+    tr->mid_epoch_ok = host_task_has_state(tr->tp);
+    if (tr->checkpoints && tr->ckpt_every > 0 && !tr->mid_epoch_ok)
+        host_log(MTL_LOG_WARN, "mtlhost",
+                 "checkpoint: %s does not save its own state (no state_save), so checkpoints "
+                 "are written at the end of epochs only (output.checkpoint_every = %lld is "
+                 "not used)",
+                 tr->tp->name, (long long)tr->ckpt_every);
 }
 
 static mtl_status trainer_init(trainer *tr, host_train_ctx *ctx)
@@ -135,6 +137,8 @@ static mtl_status trainer_init(trainer *tr, host_train_ctx *ctx)
         return mtl_error_set(MTL_ERR_NOMEM, "train: out of memory");
     if (read_config(tr) != MTL_OK)
         return MTL_ERR_CONFIG;
+    tr->kill_after = kill_after_from_env();
+    check_mid_epoch(tr);
     return mtl_graph_create(&tr->graph);
 }
 
@@ -150,6 +154,7 @@ static void trainer_deinit(trainer *tr)
     free(tr->val);
     free(tr->test);
     free(tr->selected_values);
+    host_buf_free(&tr->ckpt);
 }
 
 /* ---- one training step ------------------------------------------------ */
@@ -224,6 +229,64 @@ static void on_applied(trainer *tr, const host_step *r)
     tr->bad_in_row = 0;
 }
 
+/* The run's batches still to go from here, assuming every epoch has this epoch's count. */
+static double batches_left(const trainer *tr, int64_t done)
+{
+    double n = (double)tr->n_batches;
+    double epochs_left = (double)(tr->epochs - tr->epoch - 1);
+    double trials_left = (double)(tr->n_trials - tr->trial - 1);
+
+    return n - (double)done + n * epochs_left + n * (double)tr->epochs * trials_left;
+}
+
+static void show_progress(trainer *tr, int64_t done)
+{
+    double elapsed = now_seconds() - tr->run_t0;
+    double rate = elapsed > 0 ? (double)(tr->global_step - tr->run_batches0) / elapsed : NAN;
+    double steps = (double)tr->epoch_steps;
+    host_progress_view v = {tr->trial, tr->n_trials,       tr->epoch, tr->epochs,
+                            done,      tr->n_batches,      rate,      NAN,
+                            tr->k,     tr->ti->task_names, NULL};
+
+    if (rate > 0)
+        v.seconds_left = batches_left(tr, done) / rate;
+    if (steps > 0) {
+        for (int i = 0; i < tr->k; i++)
+            tr->means[i] = tr->loss_sum[i] / steps;
+        v.losses = tr->means;
+    }
+    host_progress_show(&v);
+}
+
+static mtl_status log_step(trainer *tr, int64_t batch, const host_step *r)
+{
+    host_step_record rec = {
+        tr->trial, tr->epoch,  batch,   tr->global_step,
+        r->losses, r->weights, r->loss, mtl_adam_get_lr(host_engine_adam(tr->engine), 0)};
+
+    return host_run_add_step(tr->ctx->run, &rec);
+}
+
+/* After batch `batch` of the pass: progress, step log, checkpoint, test kill. */
+static mtl_status after_batch(trainer *tr, int64_t batch, const host_step *r)
+{
+    mtl_status st;
+
+    tr->global_step++;
+    if (host_progress_due())
+        show_progress(tr, batch + 1);
+    if (tr->log_every > 0 && tr->global_step % tr->log_every == 0 && !r->skipped &&
+        (st = log_step(tr, batch, r)) != MTL_OK)
+        return st;
+    if (tr->checkpoints && tr->mid_epoch_ok && tr->ckpt_every > 0 &&
+        tr->global_step % tr->ckpt_every == 0 && batch + 1 < tr->n_batches &&
+        (st = host_trainer_checkpoint(tr, 1, batch + 1)) != MTL_OK)
+        return st;
+    if (tr->kill_after > 0 && tr->global_step >= tr->kill_after)
+        raise(SIGKILL);
+    return MTL_OK;
+}
+
 static mtl_status train_batch(trainer *tr, int64_t batch)
 {
     mtl_task_output out;
@@ -237,12 +300,15 @@ static mtl_status train_batch(trainer *tr, int64_t batch)
         return st;
     if (r.solve_failed)
         on_solve_failed(tr, batch, &r);
-    if (r.skipped)
-        return on_skip(tr, batch, &r);
+    if (r.skipped) {
+        if ((st = on_skip(tr, batch, &r)) != MTL_OK)
+            return st;
+        return after_batch(tr, batch, &r);
+    }
     if ((st = host_engine_apply(tr->engine)) != MTL_OK)
         return st;
     on_applied(tr, &r);
-    return MTL_OK;
+    return after_batch(tr, batch, &r);
 }
 
 static mtl_status begin_pass(trainer *tr, mtl_split split, int64_t *n)
@@ -259,6 +325,14 @@ static mtl_status begin_pass(trainer *tr, mtl_split split, int64_t *n)
     return MTL_OK;
 }
 
+mtl_status host_trainer_begin_train(trainer *tr, int64_t *n)
+{
+    mtl_status st = begin_pass(tr, MTL_SPLIT_TRAIN, n);
+
+    tr->n_batches = *n;
+    return st;
+}
+
 /* The metrics the task accumulated over a pass (and resets). */
 static mtl_status read_metrics(trainer *tr, mtl_split split, double *values, int *have)
 {
@@ -270,18 +344,24 @@ static mtl_status read_metrics(trainer *tr, mtl_split split, double *values, int
     return MTL_OK;
 }
 
-static mtl_status train_epoch(trainer *tr)
+/*
+ * The training pass of the current epoch, from batch `first` of `n`; n < 0
+ * starts the pass (a resumed epoch has begun it already).
+ */
+static mtl_status train_epoch(trainer *tr, int64_t first, int64_t n)
 {
-    int64_t n;
     mtl_status st;
 
-    tr->epoch_steps = tr->epoch_skipped = tr->epoch_failures = 0;
-    tr->method_loss_sum = 0;
-    memset(tr->loss_sum, 0, (size_t)tr->k * sizeof *tr->loss_sum);
-    memset(tr->weight_sum, 0, (size_t)tr->k * sizeof *tr->weight_sum);
-    if ((st = begin_pass(tr, MTL_SPLIT_TRAIN, &n)) != MTL_OK)
-        return st;
-    for (int64_t b = 0; b < n; b++)
+    if (n < 0) {
+        tr->epoch_steps = tr->epoch_skipped = tr->epoch_failures = 0;
+        tr->method_loss_sum = 0;
+        memset(tr->loss_sum, 0, (size_t)tr->k * sizeof *tr->loss_sum);
+        memset(tr->weight_sum, 0, (size_t)tr->k * sizeof *tr->weight_sum);
+        tr->epoch_rng = tr->ctx->task->svc.rng;
+        if ((st = host_trainer_begin_train(tr, &n)) != MTL_OK)
+            return st;
+    }
+    for (int64_t b = first; b < n; b++)
         if ((st = train_batch(tr, b)) != MTL_OK)
             return st;
     return read_metrics(tr, MTL_SPLIT_TRAIN, tr->train, &tr->have_train);
@@ -339,6 +419,7 @@ static void epoch_record(trainer *tr, double seconds, host_epoch_record *rec)
     rec->seconds = seconds;
     rec->skipped = tr->epoch_skipped;
     rec->solver_failures = tr->epoch_failures;
+    rec->global_step = tr->global_step;
 }
 
 static void copy_or_nan(double *dst, const double *src, int n)
@@ -356,6 +437,7 @@ static void select_epoch(trainer *tr, const host_epoch_record *rec)
 
     if (tr->have_best && !(score < tr->best_score))
         return;
+    tr->has_selected = 1;
     if (!isnan(score)) {
         tr->have_best = 1;
         tr->best_score = score;
@@ -416,25 +498,30 @@ static double plateau_metric(const trainer *tr, const host_epoch_record *rec, in
     return evaluated ? rec->method_loss : NAN;
 }
 
-static mtl_status run_epoch(trainer *tr)
+static mtl_status run_epoch(trainer *tr, int64_t first, int64_t n)
 {
-    double t0 = now_seconds();
     host_epoch_record rec;
     int evaluated = eval_due(tr);
     mtl_status st;
 
+    if (n < 0)
+        tr->epoch_t0 = now_seconds();
     tr->have_train = tr->have_val = tr->have_test = 0;
-    if ((st = train_epoch(tr)) != MTL_OK)
+    if ((st = train_epoch(tr, first, n)) != MTL_OK)
         return st;
     if (evaluated && ((st = eval_split(tr, MTL_SPLIT_VAL, tr->val, &tr->have_val)) != MTL_OK ||
                       (st = eval_split(tr, MTL_SPLIT_TEST, tr->test, &tr->have_test)) != MTL_OK))
         return st;
-    epoch_record(tr, now_seconds() - t0, &rec);
+    epoch_record(tr, now_seconds() - tr->epoch_t0, &rec);
     select_epoch(tr, &rec);
     host_sched_epoch_end(&tr->sched, host_engine_adam(tr->engine), host_engine_n_groups(tr->engine),
                          plateau_metric(tr, &rec, evaluated));
     log_epoch(tr, &rec);
-    return host_run_add_epoch(tr->ctx->run, &rec);
+    if ((st = host_run_add_epoch(tr->ctx->run, &rec)) != MTL_OK)
+        return st;
+    if (tr->checkpoints)
+        return host_trainer_checkpoint(tr, 0, 0);
+    return MTL_OK;
 }
 
 /* ---- trials ----------------------------------------------------------- */
@@ -447,7 +534,7 @@ static mtl_status start_trial(trainer *tr, int trial)
 
     tr->trial = trial;
     tr->step = tr->bad_in_row = tr->trial_steps = tr->trial_skipped = tr->trial_failures = 0;
-    tr->have_best = 0;
+    tr->have_best = tr->has_selected = 0;
     if (trial > 0) {
         host_method_close(m);
         if ((st = host_method_open(m, m->plugin, tr->ctx->env, trial, tr->k)) != MTL_OK)
@@ -484,13 +571,32 @@ static mtl_status end_trial(trainer *tr)
 
 static mtl_status run_trial(trainer *tr, int trial)
 {
+    int64_t first = 0, n = -1;
     mtl_status st = start_trial(tr, trial);
 
-    for (tr->epoch = 0; st == MTL_OK && tr->epoch < tr->epochs; tr->epoch++)
-        st = run_epoch(tr);
+    tr->epoch = 0;
+    if (st == MTL_OK && tr->ctx->resume) {
+        st = host_trainer_restore(tr, &first, &n);
+        tr->ctx->resume = NULL;
+    }
+    for (; st == MTL_OK && tr->epoch < tr->epochs; tr->epoch++) {
+        st = run_epoch(tr, first, n);
+        first = 0;
+        n = -1;
+    }
     if (st == MTL_OK)
         st = end_trial(tr);
     return st;
+}
+
+/* The trial a checkpoint continues, or 0. */
+static int first_trial(const host_train_ctx *ctx)
+{
+    host_reader r;
+
+    if (!ctx->resume || host_ckpt_find(ctx->resume, "POS ", &r) != MTL_OK)
+        return 0;
+    return (int)host_get_u32(&r);
 }
 
 mtl_status host_train(host_train_ctx *ctx)
@@ -498,8 +604,10 @@ mtl_status host_train(host_train_ctx *ctx)
     trainer tr;
     mtl_status st = trainer_init(&tr, ctx);
 
-    for (int t = 0; st == MTL_OK && t < tr.n_trials; t++)
+    tr.run_t0 = now_seconds();
+    for (int t = first_trial(ctx); st == MTL_OK && t < tr.n_trials; t++)
         st = run_trial(&tr, t);
+    host_progress_clear();
     trainer_deinit(&tr);
     return st;
 }

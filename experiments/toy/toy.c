@@ -21,7 +21,10 @@
  * split.  Every trial's trajectory is kept in memory; trial_end writes all
  * trajectories so far to <run_dir>/toy_trajectories.csv and the final
  * points to <run_dir>/toy_final.csv, each through a temporary file renamed
- * into place, so a reader never sees a half-written file.
+ * into place, so a reader never sees a half-written file.  The trial, the
+ * step count and every trajectory so far are the task's state in the host's
+ * checkpoints (state_save/state_load), so that a resumed run writes the same
+ * files as an uninterrupted one.
  */
 #include <errno.h>
 #include <math.h>
@@ -469,6 +472,170 @@ static mtl_status toy_trial_end(void *ptr, int trial)
     return st;
 }
 
+/* ---- checkpoints --------------------------------------------------------- */
+
+/*
+ * The state: "TOYS", version 1, then trial (int32), epoch and taken (int64),
+ * the number of traces (int32, trial + 1), and each trace: its start
+ * (int32), its number of points (int64) and the points (step int64, then
+ * x1, x2, l1, l2 as float32), all in the machine's byte order.
+ */
+#define TOY_STATE_MAGIC   "TOYS"
+#define TOY_STATE_VERSION 1u
+#define TOY_POINT_BYTES   (8 + 4 * 4)
+
+static size_t toy_state_size(const toy *self)
+{
+    size_t n = 4 + 4 + 4 + 8 + 8 + 4;
+
+    for (int t = 0; t <= self->trial; t++)
+        n += 4 + 8 + self->traces[t].n * TOY_POINT_BYTES;
+    return n;
+}
+
+static unsigned char *toy_put(unsigned char *p, const void *v, size_t n)
+{
+    memcpy(p, v, n);
+    return p + n;
+}
+
+static mtl_status toy_state_save(void *ptr, void *buf, size_t cap, size_t *len)
+{
+    toy *self = ptr;
+    unsigned char *p = buf;
+    uint32_t version = TOY_STATE_VERSION;
+    int32_t trial = self->trial, n_traces = self->trial + 1;
+
+    *len = toy_state_size(self);
+    if (!buf)
+        return MTL_OK;
+    if (cap < *len)
+        return mtl_error_set(MTL_ERR_INVALID,
+                             "state_save: buffer too small (expected %zu bytes, got %zu)", *len,
+                             cap);
+    p = toy_put(p, TOY_STATE_MAGIC, 4);
+    p = toy_put(p, &version, 4);
+    p = toy_put(p, &trial, 4);
+    p = toy_put(p, &self->epoch, 8);
+    p = toy_put(p, &self->taken, 8);
+    p = toy_put(p, &n_traces, 4);
+    for (int t = 0; t < n_traces; t++) {
+        const toy_trace *tr = &self->traces[t];
+        int32_t start = tr->start;
+        int64_t n = (int64_t)tr->n;
+
+        p = toy_put(p, &start, 4);
+        p = toy_put(p, &n, 8);
+        for (size_t i = 0; i < tr->n; i++) {
+            const toy_point *q = &tr->points[i];
+            p = toy_put(p, &q->step, 8);
+            p = toy_put(p, &q->x1, 4);
+            p = toy_put(p, &q->x2, 4);
+            p = toy_put(p, &q->l1, 4);
+            p = toy_put(p, &q->l2, 4);
+        }
+    }
+    return MTL_OK;
+}
+
+/* Reads n bytes at *at of a state of len bytes; 0 when it would overrun. */
+static int toy_get(const unsigned char *buf, size_t len, size_t *at, void *v, size_t n)
+{
+    if (len - *at < n)
+        return 0;
+    memcpy(v, buf + *at, n);
+    *at += n;
+    return 1;
+}
+
+static mtl_status toy_state_bad(const char *what)
+{
+    return mtl_error_set(MTL_ERR_DATA, "state_load: %s", what);
+}
+
+/* Checks the header and every trace's length before anything is changed. */
+static mtl_status toy_state_check(const toy *self, const unsigned char *b, size_t len,
+                                  int32_t *trial)
+{
+    size_t at = 0;
+    char magic[4];
+    uint32_t version = 0;
+    int64_t epoch, taken;
+    int32_t n_traces = 0;
+
+    if (!toy_get(b, len, &at, magic, 4) || memcmp(magic, TOY_STATE_MAGIC, 4) != 0)
+        return toy_state_bad("not a toy state (expected the magic 'TOYS')");
+    if (!toy_get(b, len, &at, &version, 4) || version != TOY_STATE_VERSION)
+        return mtl_error_set(MTL_ERR_DATA,
+                             "state_load: unsupported toy state version (expected %u, got %u)",
+                             TOY_STATE_VERSION, (unsigned)version);
+    if (!toy_get(b, len, &at, trial, 4) || !toy_get(b, len, &at, &epoch, 8) ||
+        !toy_get(b, len, &at, &taken, 8) || !toy_get(b, len, &at, &n_traces, 4))
+        return toy_state_bad("truncated toy state");
+    if (*trial < 0 || *trial >= self->n_starts || n_traces != *trial + 1)
+        return mtl_error_set(MTL_ERR_DATA,
+                             "state_load: toy state of trial %d with %d trajectories (expected a "
+                             "trial from 0 to %d and one more trajectory)",
+                             (int)*trial, (int)n_traces, self->n_starts - 1);
+    for (int32_t t = 0; t < n_traces; t++) {
+        int32_t start = 0;
+        int64_t n = 0;
+        if (!toy_get(b, len, &at, &start, 4) || !toy_get(b, len, &at, &n, 8))
+            return toy_state_bad("truncated toy state");
+        if (start != self->starts[t] || n < 0 || (uint64_t)n > (len - at) / TOY_POINT_BYTES)
+            return mtl_error_set(MTL_ERR_DATA,
+                                 "state_load: trajectory %d of the toy state does not fit "
+                                 "(expected start %d and at most %zu points, got start %d and "
+                                 "%lld)",
+                                 (int)t, self->starts[t], (len - at) / TOY_POINT_BYTES, (int)start,
+                                 (long long)n);
+        at += (size_t)n * TOY_POINT_BYTES;
+    }
+    if (at != len)
+        return mtl_error_set(MTL_ERR_DATA,
+                             "state_load: toy state has %zu bytes too many (expected %zu, got "
+                             "%zu)",
+                             len - at, at, len);
+    return MTL_OK;
+}
+
+static mtl_status toy_state_load(void *ptr, const void *buf, size_t len)
+{
+    toy *self = ptr;
+    const unsigned char *b = buf;
+    size_t at = 12;
+    int32_t trial = 0, n_traces = 0;
+    mtl_status st = toy_state_check(self, b, len, &trial);
+
+    if (st != MTL_OK)
+        return st;
+    toy_get(b, len, &at, &self->epoch, 8);
+    toy_get(b, len, &at, &self->taken, 8);
+    toy_get(b, len, &at, &n_traces, 4);
+    self->trial = trial;
+    for (int32_t t = 0; t < n_traces; t++) {
+        toy_trace *tr = &self->traces[t];
+        int32_t start = 0;
+        int64_t n = 0;
+
+        toy_get(b, len, &at, &start, 4);
+        toy_get(b, len, &at, &n, 8);
+        tr->start = start;
+        tr->n = 0;
+        for (int64_t i = 0; i < n; i++) {
+            toy_point q;
+            toy_get(b, len, &at, &q.step, 8);
+            toy_get(b, len, &at, &q.x1, 4);
+            toy_get(b, len, &at, &q.x2, 4);
+            toy_get(b, len, &at, &q.l1, 4);
+            toy_get(b, len, &at, &q.l2, 4);
+            if ((st = toy_trace_push(tr, &q)) != MTL_OK)
+                return st;
+        }
+    }
+    return MTL_OK;
+}
+
 static const mtl_task_plugin toy_plugin = {
     .header = MTL_PLUGIN_HEADER(MTL_PLUGIN_TASK, mtl_task_plugin),
     .name = "toy",
@@ -485,6 +652,8 @@ static const mtl_task_plugin toy_plugin = {
     .forward = toy_forward,
     .metrics = toy_metrics_get,
     .trial_end = toy_trial_end,
+    .state_save = toy_state_save,
+    .state_load = toy_state_load,
 };
 
 MTL_EXPORT const mtl_task_plugin *mtl_task_entry(void);

@@ -18,6 +18,7 @@
  * is better, baseline 0.5).
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,8 +281,68 @@ static mtl_status fx_linear_metrics(void *ptr, mtl_split split, double *values)
     return MTL_OK;
 }
 
+#ifndef FX_OLD_SIZE
+/* State: "FXLS", the forward count, then the metric sums and counts of every split. */
+#define FX_STATE_BYTES (4 + 8 + sizeof(((fx_linear *)0)->sum) + sizeof(((fx_linear *)0)->count))
+
+static mtl_status fx_linear_state_save(void *ptr, void *buf, size_t cap, size_t *len)
+{
+    fx_linear *s = ptr;
+    unsigned char *p = buf;
+
+    *len = FX_STATE_BYTES;
+    if (!buf)
+        return MTL_OK;
+    if (cap < FX_STATE_BYTES)
+        return mtl_error_set(MTL_ERR_INVALID, "fx_linear: state buffer too small");
+    memcpy(p, "FXLS", 4);
+    memcpy(p + 4, &s->forwards, 8);
+    memcpy(p + 12, s->sum, sizeof s->sum);
+    memcpy(p + 12 + sizeof s->sum, s->count, sizeof s->count);
+    return MTL_OK;
+}
+
+static mtl_status fx_linear_state_load(void *ptr, const void *buf, size_t len)
+{
+    fx_linear *s = ptr;
+    const unsigned char *p = buf;
+
+    if (len != FX_STATE_BYTES || memcmp(p, "FXLS", 4) != 0)
+        return mtl_error_set(MTL_ERR_DATA,
+                             "fx_linear: not a fx_linear state (expected %zu bytes starting "
+                             "'FXLS', got %zu)",
+                             (size_t)FX_STATE_BYTES, len);
+    memcpy(&s->forwards, p + 4, 8);
+    memcpy(s->sum, p + 12, sizeof s->sum);
+    memcpy(s->count, p + 12 + sizeof s->sum, sizeof s->count);
+    return MTL_OK;
+}
+#else
+/*
+ * A task built before state_save/state_load were appended to the struct: its
+ * header's size stops before them, and the fields hold traps that the host
+ * must never call.
+ */
+static mtl_status fx_trap_save(void *ptr, void *buf, size_t cap, size_t *len)
+{
+    (void)ptr, (void)buf, (void)cap, (void)len;
+    abort();
+}
+
+static mtl_status fx_trap_load(void *ptr, const void *buf, size_t len)
+{
+    (void)ptr, (void)buf, (void)len;
+    abort();
+}
+#endif
+
 static const mtl_task_plugin fx_linear_plugin = {
+#ifndef FX_OLD_SIZE
     .header = MTL_PLUGIN_HEADER(MTL_PLUGIN_TASK, mtl_task_plugin),
+#else
+    .header = {MTL_ABI_MAJOR, MTL_ABI_MINOR, (uint32_t)offsetof(mtl_task_plugin, state_save),
+               MTL_PLUGIN_TASK},
+#endif
     .name = "fx_linear",
     .version = "1.0",
     .description = "host test task: a linear model with closed-form gradients",
@@ -296,6 +357,13 @@ static const mtl_task_plugin fx_linear_plugin = {
     .forward = fx_linear_forward,
     .metrics = fx_linear_metrics,
     .trial_end = NULL,
+#ifndef FX_OLD_SIZE
+    .state_save = fx_linear_state_save,
+    .state_load = fx_linear_state_load,
+#else
+    .state_save = fx_trap_save,
+    .state_load = fx_trap_load,
+#endif
 };
 
 MTL_EXPORT const mtl_task_plugin *mtl_task_entry(void);

@@ -342,7 +342,9 @@ static void test_config_unknown_keys(void **state)
                      "did you mean 'lr'?)");
     expect_ini_error("[output]\ncolour = red\n",
                      "mtlhost: config: unknown key: %s:2: output.colour (expected one of: dir, "
-                     "figures, verbose)");
+                     "figures, verbose, quiet, progress, progress_seconds, checkpoint, "
+                     "checkpoint_every, log_every_steps, tensorboard, wandb_project, "
+                     "wandb_entity)");
     expect_ini_error("; runs\n[trian]\nlr = 1\n",
                      "mtlhost: config: unknown section: %s:2: [trian] (expected train, method, "
                      "task or output; did you mean 'train'?)");
@@ -412,12 +414,17 @@ static void test_config_file_errors(void **state)
 
 /* ---- runs ------------------------------------------------------------- */
 
-/* Runs the fixtures into tmp/<name> with up to 8 more args; returns the exit status. */
+/*
+ * Runs the fixtures into tmp/<name> with up to 8 more args; returns the exit
+ * status.  Figures are off unless the args turn them on (python takes a
+ * second per run).
+ */
 static int run_fixture(const char *name, hh_result *r, const char *const *more)
 {
     char out[PATH_MAX];
-    const char *args[24] = {"--method", "fx_weights", "--task", "fx_linear", "--out"};
-    int n = 5;
+    const char *args[24] = {"--method", "fx_weights",           "--task", "fx_linear",
+                            "--set",    "output.figures=false", "--out"};
+    int n = 7;
 
     tmp_path(out, sizeof out, name);
     args[n++] = out;
@@ -634,7 +641,8 @@ static void test_contract_violation_fails_run(void **state)
 
 static void test_figure_tool(void **state)
 {
-    const char *draw[] = {"--set", "task.figure=../tests/host/fx_figure.py", NULL};
+    const char *draw[] = {"--set", "task.figure=../tests/host/fx_figure.py", "--set",
+                          "output.figures=true", NULL};
     const char *nodraw[] = {"--set", "task.figure=../tests/host/fx_figure.py", "--set",
                             "output.figures=false", NULL};
     hh_result r;

@@ -374,7 +374,7 @@ static mtl_status train_rig(rig *r, host_run **run)
                               r->task.info.task_names,
                               r->task.info.n_metrics,
                               r->task.info.metrics};
-    host_train_ctx ctx = {&r->task, &r->method, &r->env, NULL};
+    host_train_ctx ctx = {&r->task, &r->method, &r->env, NULL, NULL};
 
     assert_int_equal(host_run_create(run, run_dir, &layout), MTL_OK);
     ctx.run = *run;

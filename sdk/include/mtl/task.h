@@ -112,6 +112,26 @@ typedef struct mtl_task_plugin {
 
     /* Optional: the trial is over; write artefacts into host->run_dir. */
     mtl_status (*trial_end)(void *self, int trial);
+
+    /*
+     * Optional (NULL when the task keeps no state between calls beyond its
+     * model's parameters and buffers, which the host saves itself): the
+     * task's own state as bytes, for checkpoints: what it accumulated in
+     * the current trial (a trajectory, the metrics of the split being
+     * passed over, counters).  Same contract as the method's: with buf
+     * NULL, state_save puts the size it needs in *len.  The host calls
+     * state_save between two training batches or after an epoch, and
+     * state_load when it resumes, after trial_begin(trial) and, when the
+     * checkpoint was taken inside an epoch, after epoch_begin(TRAIN) of
+     * that epoch (given the random stream that epoch started with): the
+     * loaded state overrides what those calls set.  A task without
+     * state_save is checkpointed at the end of epochs only.  A state of
+     * another layout must be refused with MTL_ERR_DATA.  Added in ABI 1.0
+     * before its first release; the host reads these two fields only when
+     * header.size covers them.
+     */
+    mtl_status (*state_save)(void *self, void *buf, size_t cap, size_t *len);
+    mtl_status (*state_load)(void *self, const void *buf, size_t len);
 } mtl_task_plugin;
 
 typedef const mtl_task_plugin *(*mtl_task_entry_fn)(void);

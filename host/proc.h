@@ -1,0 +1,21 @@
+/*
+ * host/proc.h - running helper programs: the python scripts of the tools
+ * folder (figures, the wandb bridge).
+ */
+#ifndef MTL_HOST_PROC_H
+#define MTL_HOST_PROC_H
+
+/*
+ * Runs argv (argv[0] searched in PATH) and waits for it.  quiet: its stdout
+ * and stderr go to /dev/null; no_stdout: its stdout alone does.  Its exit
+ * status, or -1 when it could not start or did not exit normally.
+ */
+int host_run_program(char *const argv[], int quiet, int no_stdout);
+
+/*
+ * The first of $MTL_PYTHON, python3 and /usr/bin/python3 in which
+ * `module` can be found (without importing it), or NULL.
+ */
+const char *host_find_python(const char *module);
+
+#endif /* MTL_HOST_PROC_H */
