@@ -287,11 +287,21 @@ static int64_t limit_batches(int64_t scenes, int64_t batch, int64_t max)
     return max > 0 && n > max ? max : n;
 }
 
+static mtl_status check_split(const char *what, mtl_split split)
+{
+    if (split == MTL_SPLIT_TRAIN || split == MTL_SPLIT_VAL || split == MTL_SPLIT_TEST)
+        return MTL_OK;
+    return mtl_error_set(MTL_ERR_INVALID, "%s: unknown split (expected 0, 1 or 2, got %d)", what,
+                         (int)split);
+}
+
 static mtl_status nyu_epoch_begin(void *ptr, mtl_split split, int64_t epoch, int64_t *n_batches)
 {
     nyu_task *self = ptr;
     int64_t bs = self->batch_size;
 
+    if (check_split("epoch_begin", split) != MTL_OK)
+        return MTL_ERR_INVALID;
     nyu_metrics_reset(&self->acc[split]);
     switch (split) {
     case MTL_SPLIT_TRAIN:
@@ -306,13 +316,11 @@ static mtl_status nyu_epoch_begin(void *ptr, mtl_split split, int64_t epoch, int
         self->pass_scenes[split] = self->val_scenes;
         *n_batches = limit_batches(self->val_scenes, bs, self->max_eval_batches);
         break;
-    case MTL_SPLIT_TEST:
+    default: /* MTL_SPLIT_TEST */
         self->test_epoch = epoch;
         self->pass_scenes[split] = self->ds.test.n;
         *n_batches = limit_batches(self->ds.test.n, bs, self->max_eval_batches);
         break;
-    default:
-        return mtl_error_set(MTL_ERR_INVALID, "epoch_begin: unknown split %d", (int)split);
     }
     if (split == MTL_SPLIT_TRAIN && self->max_train_batches)
         self->host->log(self->host, MTL_LOG_DEBUG, "training on %lld batches (max_train_batches)",
@@ -391,11 +399,14 @@ static mtl_status nyu_forward(void *ptr, mtl_split split, int64_t batch, int tra
                               mtl_task_output *out)
 {
     nyu_task *self = ptr;
-    int64_t first = batch * self->batch_size, n = self->pass_scenes[split] - first;
+    int64_t first = batch * self->batch_size, n;
     mtl_tensor *x, *label, *depth, *normal;
     nyu_pred p;
     mtl_status st;
 
+    if (check_split("forward", split) != MTL_OK)
+        return MTL_ERR_INVALID;
+    n = self->pass_scenes[split] - first;
     if (batch < 0 || n <= 0)
         return mtl_error_set(MTL_ERR_INVALID, "forward: no batch %lld in this pass",
                              (long long)batch);
@@ -424,6 +435,8 @@ static mtl_status nyu_metrics_cb(void *ptr, mtl_split split, double *values)
 {
     nyu_task *self = ptr;
 
+    if (check_split("metrics", split) != MTL_OK)
+        return MTL_ERR_INVALID;
     nyu_metrics_values(&self->acc[split], values);
     nyu_metrics_reset(&self->acc[split]);
     if (split != MTL_SPLIT_TEST)
@@ -460,21 +473,23 @@ static mtl_status nyu_trial_end(void *ptr, int trial)
 }
 
 static const mtl_task_plugin nyu_plugin = {
-    MTL_PLUGIN_HEADER(MTL_PLUGIN_TASK, mtl_task_plugin),
-    "nyuv2",
-    "0.1.0",
-    "NYUv2: 13-class segmentation, depth and surface normals with SegNet-MTAN or split SegNet",
-    "Navon et al., ICML 2022 (Table 2); data and model from Liu et al., CVPR 2019 (MTAN)",
-    nyu_options,
-    sizeof nyu_options / sizeof nyu_options[0],
-    nyu_defaults,
-    nyu_create,
-    nyu_destroy,
-    nyu_trial_begin,
-    nyu_epoch_begin,
-    nyu_forward,
-    nyu_metrics_cb,
-    nyu_trial_end,
+    .header = MTL_PLUGIN_HEADER(MTL_PLUGIN_TASK, mtl_task_plugin),
+    .name = "nyuv2",
+    .version = "0.1.0",
+    .description =
+        "NYUv2: 13-class segmentation, depth and surface normals with SegNet-MTAN or split SegNet",
+    .reference =
+        "Navon et al., ICML 2022 (Table 2); data and model from Liu et al., CVPR 2019 (MTAN)",
+    .options = nyu_options,
+    .n_options = sizeof nyu_options / sizeof nyu_options[0],
+    .defaults = nyu_defaults,
+    .create = nyu_create,
+    .destroy = nyu_destroy,
+    .trial_begin = nyu_trial_begin,
+    .epoch_begin = nyu_epoch_begin,
+    .forward = nyu_forward,
+    .metrics = nyu_metrics_cb,
+    .trial_end = nyu_trial_end,
 };
 
 MTL_EXPORT const mtl_task_plugin *mtl_task_entry(void);
