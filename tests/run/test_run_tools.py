@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""tools/collect_results.py and tools/plot_run.py on small hand-made run
+directories: the paper's table (values, arrows, Delta_m, mean rank with
+ties) in Markdown and CSV, its refusals, and the training figure.
+
+    test_run_tools.py MTLHOST BUILD_DIR SOURCE_DIR
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from pyhelp import check, need
+
+need("matplotlib")
+
+METRICS = [
+    {"label": "mIoU", "name": "mIoU", "task": "seg", "higher_is_better": True,
+     "baseline": 0.4, "unit": ""},
+    {"label": "abs_err", "name": "abs_err", "task": "depth", "higher_is_better": False,
+     "baseline": 0.5, "unit": "m"},
+]
+
+
+def make_run(root, name, method, task, values, delta, trials=1):
+    run = os.path.join(root, name)
+    os.makedirs(run)
+    info = {"mtlhost": "0.1.0", "abi": "1.0", "method": {"name": method, "path": "x"},
+            "task": {"name": task, "path": "y"}, "seed": 1, "tasks": ["seg", "depth"],
+            "metrics": METRICS, "wandb_id": ""}
+    with open(os.path.join(run, "run.json"), "w") as f:
+        json.dump(info, f)
+    with open(os.path.join(run, "results.csv"), "w") as f:
+        f.write("trial,selected_epoch,val_delta_m,test_delta_m,loss_seg,loss_depth,"
+                "metrics_from,mIoU,abs_err,skipped_steps,solver_failures\n")
+        for t in range(trials):
+            f.write(f"{t},3,1,{delta + t},0.5,0.25,test,{values[0]},{values[1]},0,0\n")
+        if trials > 1:
+            f.write(f"mean,,1,{delta},0.5,0.25,test,{values[0]},{values[1]},0,0\n")
+    with open(os.path.join(run, "metrics.csv"), "w") as f:
+        f.write("trial,epoch,steps,loss_seg,loss_depth,weight_seg,weight_depth,method_loss\n")
+        for t in range(trials):
+            for e in range(4):
+                f.write(f"{t},{e},10,{1 / (e + 1)},{2 / (e + 1)},1,{0.5 + 0.1 * e},1\n")
+    return run
+
+
+def tool(source, name, *args):
+    return subprocess.run([sys.executable, os.path.join(source, "tools", name), *args],
+                          capture_output=True, text=True)
+
+
+def main(source):
+    with tempfile.TemporaryDirectory(prefix="mtl_test_tools_") as tmp:
+        a = make_run(tmp, "a", "nashmtl", "nyuv2", (0.41, 0.50), -4.0, trials=2)
+        b = make_run(tmp, "b", "ls", "nyuv2", (0.38, 0.55), 5.5)
+        c = make_run(tmp, "c", "cagrad", "nyuv2", (0.38, 0.52), 0.2)
+        out = os.path.join(tmp, "table.md")
+        r = tool(source, "collect_results.py", a, b, c, "-o", out)
+        check(r.returncode == 0, f"collect_results failed: {r.stderr}")
+        with open(os.path.join(tmp, "table.md"), encoding="utf-8") as f:
+            md = f.read()
+        check(md == "# nyuv2: results\n\n"
+                    "| method | mIoU \u2191 | abs_err [m] \u2193 | Delta_m % \u2193 | mean rank \u2193 |\n"
+                    "| --- | ---: | ---: | ---: | ---: |\n"
+                    "| nashmtl | 0.41 | 0.5 | -4 | 1 |\n"
+                    "| ls | 0.38 | 0.55 | 5.5 | 2.75 |\n"
+                    "| cagrad | 0.38 | 0.52 | 0.2 | 2.25 |\n", f"table.md:\n{md}")
+        with open(os.path.join(tmp, "table.csv"), encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f))
+        check(rows[0] == ["method", "mIoU \u2191", "abs_err [m] \u2193", "Delta_m % \u2193",
+                          "mean rank \u2193"], f"csv header {rows[0]}")
+        check(rows[2] == ["ls", "0.38", "0.55", "5.5", "2.75"], f"csv row {rows[2]}")
+
+        # The same method twice is told apart by its folder; another task is refused.
+        r = tool(source, "collect_results.py", a, make_run(tmp, "a2", "nashmtl", "nyuv2",
+                                                              (0.4, 0.5), 0.0))
+        check("| nashmtl (a) |" in r.stdout and "| nashmtl (a2) |" in r.stdout, r.stdout)
+        q = make_run(tmp, "q", "ls", "qm9", (1, 2), 0)
+        r = tool(source, "collect_results.py", a, q)
+        check(r.returncode == 1 and r.stderr == f"collect_results: {q} is a run of task qm9 "
+              f"(expected nyuv2, the task of {a})\n", f"refusal: {r.stderr!r}")
+        r = tool(source, "collect_results.py", os.path.join(tmp, "none"))
+        check(r.returncode == 1 and "expected a finished mtlhost run" in r.stderr, r.stderr)
+
+        # The training figure, written atomically; a task figure run in the same process.
+        fig_tool = os.path.join(tmp, "fig.py")
+        with open(fig_tool, "w") as f:
+            f.write("import sys\nopen(sys.argv[1] + '/task_fig.txt', 'w').write('ok')\n")
+        r = tool(source, "plot_run.py", a, "--task-figure", fig_tool)
+        check(r.returncode == 0, f"plot_run failed: {r.stderr}")
+        with open(os.path.join(a, "training.png"), "rb") as f:
+            check(f.read(8) == b"\x89PNG\r\n\x1a\n", "training.png is a PNG")
+        check(os.path.exists(os.path.join(a, "task_fig.txt")), "the task figure ran")
+        check(not [n for n in os.listdir(a) if n.endswith(".tmp")], "no temporary file left")
+        r = tool(source, "plot_run.py", os.path.join(tmp, "none"))
+        check(r.returncode == 1 and r.stderr.startswith("plot_run: cannot read "), r.stderr)
+    print("1 passed, 0 failed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[3]))

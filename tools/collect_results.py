@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Collect several runs of one task into the paper's results table.
+
+    collect_results.py RUN_DIR [RUN_DIR ...] [-o OUT]
+
+Each RUN_DIR is a finished mtlhost run (run.json and results.csv), one per
+method, all on the same task.  The table has one row per method with:
+
+  - each metric's value (the mean over trials of each trial's selected
+    epoch, as results.csv gives it), headed with its unit and an arrow for
+    its direction (up: higher is better, down: lower is better);
+  - Delta_m in % (lower is better), when the task gives baselines;
+  - the mean rank over the metrics (1 = the best method on a metric; ties
+    share the mean of their ranks; lower is better), as the paper's MR.
+
+Without -o the Markdown table is printed; with -o OUT it is written to
+OUT.md and the same table to OUT.csv (a trailing .md or .csv of OUT is
+dropped), each under a temporary name renamed into place.  Problems end the
+script with one line on stderr and exit status 1.
+"""
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import sys
+
+PROG = "collect_results"
+UP, DOWN = "\u2191", "\u2193"
+
+
+class CollectError(Exception):
+    """A problem to report in one line."""
+
+
+def number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def read_run(run_dir):
+    """(run.json's content, the row of results.csv to report) of one run."""
+    try:
+        with open(os.path.join(run_dir, "run.json")) as f:
+            info = json.load(f)
+        with open(os.path.join(run_dir, "results.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise CollectError(f"{run_dir}: {e.filename}: {e.strerror.lower()} "
+                           "(expected a finished mtlhost run)") from None
+    except json.JSONDecodeError as e:
+        raise CollectError(f"{run_dir}/run.json: not JSON: {e.msg} at line {e.lineno}") from None
+    if not rows:
+        raise CollectError(f"{run_dir}/results.csv has no rows (expected one per trial)")
+    mean = [r for r in rows if r["trial"] == "mean"]
+    return info, mean[0] if mean else rows[0]
+
+
+def check_same_task(runs):
+    first = runs[0][1]["task"]["name"]
+    for run_dir, info, _ in runs[1:]:
+        if info["task"]["name"] != first:
+            raise CollectError(f"{run_dir} is a run of task {info['task']['name']} "
+                               f"(expected {first}, the task of {runs[0][0]})")
+        if [m["label"] for m in info["metrics"]] != [m["label"] for m in runs[0][1]["metrics"]]:
+            raise CollectError(f"{run_dir} has other metrics than {runs[0][0]}")
+
+
+def labels(runs):
+    """One row label per run: the method, with the run's folder when a method repeats."""
+    methods = [info["method"]["name"] for _, info, _ in runs]
+    out = []
+    for (run_dir, info, _), method in zip(runs, methods):
+        name = os.path.basename(os.path.normpath(run_dir))
+        out.append(f"{method} ({name})" if methods.count(method) > 1 else method)
+    return out
+
+
+def ranks(values, higher_is_better):
+    """Rank of each value among the finite ones (1 = best, ties averaged); NaN stays NaN."""
+    finite = sorted((v for v in values if not math.isnan(v)), reverse=higher_is_better)
+    out = []
+    for v in values:
+        if math.isnan(v):
+            out.append(math.nan)
+            continue
+        positions = [i + 1 for i, w in enumerate(finite) if w == v]
+        out.append(sum(positions) / len(positions))
+    return out
+
+
+def build_table(runs):
+    metrics = runs[0][1]["metrics"]
+    header = ["method"]
+    for m in metrics:
+        unit = f" [{m['unit']}]" if m.get("unit") else ""
+        header.append(f"{m['label']}{unit} {UP if m['higher_is_better'] else DOWN}")
+    with_delta = any(m.get("baseline") is not None for m in metrics)
+    if with_delta:
+        header.append(f"Delta_m % {DOWN}")
+    header.append(f"mean rank {DOWN}")
+
+    values = [[number(row.get(m["label"])) for m in metrics] for _, _, row in runs]
+    per_metric = [ranks([v[j] for v in values], m["higher_is_better"])
+                  for j, m in enumerate(metrics)]
+    rows = []
+    for i, (label, (_, _, row)) in enumerate(zip(labels(runs), runs)):
+        cells = [label] + values[i]
+        if with_delta:
+            delta = number(row.get("test_delta_m"))
+            cells.append(delta if not math.isnan(delta) else number(row.get("val_delta_m")))
+        mine = [r[i] for r in per_metric if not math.isnan(r[i])]
+        cells.append(sum(mine) / len(mine) if mine else math.nan)
+        rows.append(cells)
+    return header, rows
+
+
+def fmt(x):
+    if isinstance(x, str):
+        return x
+    return "-" if math.isnan(x) else f"{x:.4g}"
+
+
+def markdown(header, rows, task):
+    out = io.StringIO()
+    out.write(f"# {task}: results\n\n")
+    out.write("| " + " | ".join(header) + " |\n")
+    out.write("| --- |" + " ---: |" * (len(header) - 1) + "\n")
+    for cells in rows:
+        out.write("| " + " | ".join(fmt(c) for c in cells) + " |\n")
+    return out.getvalue()
+
+
+def csv_text(header, rows):
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(header)
+    for cells in rows:
+        w.writerow([c if isinstance(c, str) else ("" if math.isnan(c) else f"{c:.9g}")
+                    for c in cells])
+    return out.getvalue()
+
+
+def write_atomic(path, text):
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise CollectError(f"cannot write {path}: {e.strerror.lower()}") from None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    parser.add_argument("-o", "--output", metavar="OUT")
+    args = parser.parse_args(argv)
+    try:
+        runs = [(d, *read_run(d)) for d in args.run_dirs]
+        check_same_task(runs)
+        header, rows = build_table(runs)
+        md = markdown(header, rows, runs[0][1]["task"]["name"])
+        if not args.output:
+            sys.stdout.write(md)
+            return 0
+        base = args.output
+        for ext in (".md", ".csv"):
+            if base.endswith(ext):
+                base = base[: -len(ext)]
+        write_atomic(base + ".md", md)
+        write_atomic(base + ".csv", csv_text(header, rows))
+        print(f"{PROG}: wrote {base}.md and {base}.csv")
+    except CollectError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
