@@ -10,7 +10,9 @@
 
 #include "mfashion.h"
 
-/* Reads up to n bytes; the count read, or -1 on a stream error (message set). */
+/*
+ * Reads up to n bytes; the count read, or -1 on a stream error (message set).
+ */
 static int64_t read_bytes(gzFile f, const char *path, uint8_t *dst, int64_t n)
 {
     int64_t got = 0;

@@ -10,7 +10,7 @@
 
 #include "mtl/mtl.h"
 
-/* ---- idx files ------------------------------------------------------------ */
+/* ---- idx files ----------------------------------------------------------- */
 
 /*
  * An idx file of unsigned bytes (the MNIST format): a big-endian magic
@@ -33,11 +33,11 @@ typedef struct mf_idx {
 mtl_status mf_idx_load(const char *path, int ndim, mf_idx *out);
 void mf_idx_free(mf_idx *idx);
 
-/* ---- the dataset ------------------------------------------------------------ */
+/* ---- the dataset --------------------------------------------------------- */
 
 #define MF_SIDE      28 /* the side of an item and of a composed image */
 #define MF_CANVAS    36 /* the canvas the two items are placed on */
-#define MF_OFFSET    8  /* the right item's row and column offset on the canvas */
+#define MF_OFFSET    8  /* the right item's row and column on the canvas */
 #define MF_PIXELS    (MF_SIDE * MF_SIDE)
 #define MF_N_CLASSES 10
 
@@ -57,7 +57,7 @@ void mf_source_free(mf_source *src);
 
 /* The recipe's parameters (README.md). */
 typedef struct mf_recipe {
-    uint64_t seed;        /* the recipe's own seed: the same data for every run */
+    uint64_t seed;        /* the recipe's own seed: the same data each run */
     int64_t val_items;    /* training items held out for validation */
     int64_t max_pairs[3]; /* pairs used per split (train, val, test); 0: all */
 } mf_recipe;
@@ -86,7 +86,7 @@ void mf_split_free(mf_split_data *s);
  */
 void mf_compose(const uint8_t *left, const uint8_t *right, uint8_t *out);
 
-/* ---- the model -------------------------------------------------------------------- */
+/* ---- the model ----------------------------------------------------------- */
 
 /*
  * The shared trunk: conv 1 -> 10 (5 x 5), 2 x 2 max pool, ReLU; conv

@@ -21,7 +21,10 @@ enum { M_ACC_LEFT, M_ACC_RIGHT, M_LOSS_LEFT, M_LOSS_RIGHT, N_METRICS };
 
 static const char *const task_names[2] = {"left", "right"};
 
-/* No single-task baselines are published for Multi-Fashion: Delta_m is not defined. */
+/*
+ * No single-task baselines are published for Multi-Fashion: Delta_m is not
+ * defined.
+ */
 static const mtl_metric metrics[N_METRICS] = {
     {"acc_left", 0, 1, 0.0, "%"},
     {"acc_right", 1, 1, 0.0, "%"},
@@ -69,7 +72,7 @@ typedef struct mfashion {
     pass_sums sums[3];
 } mfashion;
 
-/* ---- create / destroy ------------------------------------------------------------ */
+/* ---- create / destroy ---------------------------------------------------- */
 
 static void mf_destroy(void *ptr)
 {
@@ -182,7 +185,7 @@ static mtl_status mf_create(const mtl_host *host, void **out, mtl_task_info *inf
     return MTL_OK;
 }
 
-/* ---- passes ------------------------------------------------------------------------ */
+/* ---- passes -------------------------------------------------------------- */
 
 static mtl_status mf_epoch_begin(void *ptr, mtl_split split, int64_t epoch, int64_t *n_batches)
 {
@@ -200,7 +203,10 @@ static mtl_status mf_epoch_begin(void *ptr, mtl_split split, int64_t epoch, int6
     return MTL_OK;
 }
 
-/* The batch's pixels (scaled to [0, 1]) and labels into graph inputs (and self's buffers). */
+/*
+ * The batch's pixels (scaled to [0, 1]) and labels into graph inputs (and
+ * self's buffers).
+ */
 static mtl_status batch_inputs(mfashion *self, mtl_split split, int64_t first, int64_t b,
                                mtl_graph *g, mtl_tensor **x, mtl_tensor *labels[2])
 {
@@ -228,7 +234,9 @@ static mtl_status batch_inputs(mfashion *self, mtl_split split, int64_t first, i
     return st;
 }
 
-/* Adds the batch's correct predictions and loss of task t to the pass's sums. */
+/*
+ * Adds the batch's correct predictions and loss of task t to the pass's sums.
+ */
 static mtl_status accumulate(mfashion *self, mtl_split split, int t, mtl_tensor *logits,
                              mtl_tensor *loss, int64_t b)
 {

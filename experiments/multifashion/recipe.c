@@ -13,7 +13,7 @@
 /* Streams of the recipe's generator, one per decision. */
 enum { STREAM_HOLDOUT = 1, STREAM_PAIR_TRAIN = 2, STREAM_PAIR_VAL = 3, STREAM_PAIR_TEST = 4 };
 
-/* ---- the official files ------------------------------------------------------- */
+/* ---- the official files -------------------------------------------------- */
 
 /* dir/name or dir/name.gz, whichever exists, into path; 0 when neither does. */
 static int find_file(const char *dir, const char *name, char *path, size_t cap)
@@ -90,7 +90,7 @@ void mf_source_free(mf_source *src)
     mf_idx_free(&src->labels);
 }
 
-/* ---- composition ----------------------------------------------------------------- */
+/* ---- composition --------------------------------------------------------- */
 
 /*
  * Area resize 36 -> 28 in exact integers: in units of 1/7 of an input pixel,
@@ -127,7 +127,10 @@ void mf_compose(const uint8_t *left, const uint8_t *right, uint8_t *out)
                 *c = v;
         }
 
-    /* Separable: columns, then rows; (sum + 40) / 81 is each output pixel's mean, rounded. */
+    /*
+     * Separable: columns, then rows; (sum + 40) / 81 is each output pixel's
+     * mean, rounded.
+     */
     for (int r = 0; r < MF_CANVAS; r++)
         for (int o = 0; o < MF_SIDE; o++) {
             int c0 = 9 * o / 7;
@@ -150,7 +153,7 @@ void mf_compose(const uint8_t *left, const uint8_t *right, uint8_t *out)
         }
 }
 
-/* ---- pairing ------------------------------------------------------------------------ */
+/* ---- pairing ------------------------------------------------------------- */
 
 /* A permutation of 0 .. n-1 without fixed points (n >= 2), from the stream. */
 static void derangement(uint64_t seed, uint64_t stream, int64_t *perm, int64_t n)
@@ -161,7 +164,10 @@ static void derangement(uint64_t seed, uint64_t stream, int64_t *perm, int64_t n
     for (int64_t i = 0; i < n; i++)
         perm[i] = i;
     mtl_rng_shuffle(&rng, perm, (size_t)n);
-    /* A fixed point swaps with the next position; neither can be fixed afterwards. */
+    /*
+     * A fixed point swaps with the next position; neither can be fixed
+     * afterwards.
+     */
     for (int64_t i = 0; i < n; i++)
         if (perm[i] == i) {
             int64_t j = (i + 1) % n, t = perm[i];
@@ -170,7 +176,9 @@ static void derangement(uint64_t seed, uint64_t stream, int64_t *perm, int64_t n
         }
 }
 
-/* The first `count` pairs of the pool (item indices into src): left pool[k], right pool[perm[k]].
+/*
+ * The first `count` pairs of the pool (item indices into src): left
+ * pool[k], right pool[perm[k]].
  */
 static mtl_status make_pairs(const mf_source *src, const int64_t *pool, int64_t n, uint64_t seed,
                              uint64_t stream, int64_t count, mf_split_data *out)
@@ -228,7 +236,9 @@ mtl_status mf_build(const mf_source *train, const mf_source *test, const mf_reci
         return mtl_error_set(MTL_ERR_NOMEM, "data: out of memory");
     }
 
-    /* A seeded shuffle of the training items: the first val_items are held out. */
+    /*
+     * A seeded shuffle of the training items: the first val_items are held out.
+     */
     for (int64_t i = 0; i < n_train; i++)
         order[i] = i;
     mtl_rng_seed(&rng, r->seed, STREAM_HOLDOUT);

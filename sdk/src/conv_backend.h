@@ -40,7 +40,10 @@ typedef struct mtl_conv_backend {
     /* The adjoint of im2col: dx += the columns j0 .. j0 + n - 1 folded back. */
     void (*col2im)(const mtl_conv_geom *geo, const float *col, int64_t ld, int64_t j0, int64_t n,
                    float *dx);
-    /* dst = src (or dst += src with accumulate) for a rows x cols block with leading dims */
+    /*
+     * dst = src (or dst += src with accumulate) for a rows x cols block with
+     * leading dims
+     */
     void (*copy_block)(int64_t rows, int64_t cols, const float *src, int64_t ld_src, float *dst,
                        int64_t ld_dst, int accumulate);
     /* y[r, j] += b[r] for a rows x cols block with leading dimension ld */
@@ -53,7 +56,10 @@ typedef struct mtl_conv_backend {
     void (*channel_sum)(int64_t n, int64_t c, int64_t hw, const float *dy, float *db);
 
     /* ---- batch normalisation ------------------------------------------ */
-    /* Per channel: mean and biased variance over n hw values (double accumulation). */
+    /*
+     * Per channel: mean and biased variance over n hw values (double
+     * accumulation).
+     */
     void (*bn_stats)(int64_t n, int64_t c, int64_t hw, const float *x, float *mean, float *var);
     /*
      * running = (1 - momentum) running + momentum stat, with the variance
@@ -63,7 +69,9 @@ typedef struct mtl_conv_backend {
                               float momentum, float *running_mean, float *running_var);
     /* invstd[k] = 1 / sqrt(var[k] + eps) */
     void (*bn_invstd)(int64_t c, const float *var, float eps, float *invstd);
-    /* y = (x - mean) invstd weight + bias per channel; weight, bias NULL: 1, 0 */
+    /*
+     * y = (x - mean) invstd weight + bias per channel; weight, bias NULL: 1, 0
+     */
     void (*bn_forward)(int64_t n, int64_t c, int64_t hw, const float *x, const float *mean,
                        const float *invstd, const float *weight, const float *bias, float *y);
     /*
@@ -98,14 +106,19 @@ typedef struct mtl_conv_backend {
                            const float *x, float *y);
     void (*resize_nearest_backward)(int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
                                     const float *dy, float *dx);
-    /* y = the window [top, top + oh) x [left, left + ow) of each plane ih x iw */
+    /*
+     * y = the window [top, top + oh) x [left, left + ow) of each plane ih x iw
+     */
     void (*crop)(int64_t planes, int64_t ih, int64_t iw, int64_t top, int64_t left, int64_t oh,
                  int64_t ow, const float *x, float *y);
     void (*crop_backward)(int64_t planes, int64_t ih, int64_t iw, int64_t top, int64_t left,
                           int64_t oh, int64_t ow, const float *dy, float *dx);
 
     /* ---- per-pixel functions of the channels ---------------------------- */
-    /* log_softmax over c for each of n samples of hw pixels; work holds 2 hw floats */
+    /*
+     * log_softmax over c for each of n samples of hw pixels; work holds 2 hw
+     * floats
+     */
     void (*log_softmax)(int64_t n, int64_t c, int64_t hw, const float *x, float *work, float *y);
     /* dx += dy - exp(y) sum_c dy; work holds hw floats */
     void (*log_softmax_backward)(int64_t n, int64_t c, int64_t hw, const float *y, const float *dy,

@@ -7,7 +7,7 @@
 
 #include "conv_internal.h"
 
-/* ---- concatenation along dimension 1 ------------------------------------------ */
+/* ---- concatenation along dimension 1 ------------------------------------- */
 
 static void concat_backward(mtl_graph *g, const mtl_node *node, const float *dy)
 {
@@ -94,7 +94,7 @@ mtl_tensor *mtl_concat_channels(mtl_graph *g, int n, mtl_tensor *const *items)
     return y;
 }
 
-/* ---- per-channel bias ------------------------------------------------------------ */
+/* ---- per-channel bias ---------------------------------------------------- */
 
 static void channel_bias_backward(mtl_graph *g, const mtl_node *node, const float *dy)
 {

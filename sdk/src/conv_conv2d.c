@@ -12,16 +12,19 @@
  * least CONV_MIN_COLUMNS columns, so that a product with many rows (512
  * channels: K = 4,608) does not repack W for a thin slice of columns.
  * Both were tuned on SegNet's layers (2 MiB and 512: 140-190 GFLOP/s per
- * core with OpenBLAS's AVX-512 kernels, against 120-140 for 2 MiB alone).  Large images
- * take blocks of columns of one sample, and the product writes straight
- * into the output; small images (Multi-Fashion's 28 x 28) group whole
- * samples side by side into one wider product, whose result is then copied
- * to the samples' places.  A 1 x 1 convolution with stride 1 and no padding
- * needs no im2col: the input is its own matrix.
+ * core with OpenBLAS's AVX-512 kernels, against 120-140 for 2 MiB alone).
+ * Large images take blocks of columns of one sample, and the product writes
+ * straight into the output; small images (Multi-Fashion's 28 x 28) group
+ * whole samples side by side into one wider product, whose result is then
+ * copied to the samples' places.  A 1 x 1 convolution with stride 1 and no
+ * padding needs no im2col: the input is its own matrix.
  */
 #include "conv_internal.h"
 
-/* Bytes of im2col matrix per block (a core's L2), and the fewest columns of a block. */
+/*
+ * Bytes of im2col matrix per block (a core's L2), and the fewest columns of a
+ * block.
+ */
 #define CONV_BLOCK_BYTES (2u * 1024u * 1024u)
 #define CONV_MIN_COLUMNS 512
 
@@ -68,7 +71,7 @@ static conv_plan plan_of(const mtl_tensor *x, const mtl_tensor *w, int64_t strid
     return p;
 }
 
-/* ---- forward --------------------------------------------------------------- */
+/* ---- forward ------------------------------------------------------------- */
 
 /* Blocks of columns of one sample; the product writes into y directly. */
 static void forward_columns(mtl_graph *g, const conv_plan *p, const float *x, const float *w,
@@ -94,7 +97,10 @@ static void forward_columns(mtl_graph *g, const conv_plan *p, const float *x, co
     }
 }
 
-/* Groups of whole samples side by side: one wider product, then a copy per sample. */
+/*
+ * Groups of whole samples side by side: one wider product, then a copy per
+ * sample.
+ */
 static void forward_groups(mtl_graph *g, const conv_plan *p, const float *x, const float *w,
                            float *y, float *col, float *tmp)
 {
@@ -143,7 +149,7 @@ static int conv_compute(mtl_graph *g, const conv_plan *p, const float *x, const 
     return 1;
 }
 
-/* ---- backward -------------------------------------------------------------- */
+/* ---- backward ------------------------------------------------------------ */
 
 typedef struct conv_grads {
     float *dx, *dw; /* either may be NULL */
@@ -196,7 +202,10 @@ static void backward_groups(mtl_graph *g, const conv_plan *p, const float *x, co
         int64_t nb = p->n - i0 < p->group ? p->n - i0 : p->group;
         int64_t width = nb * p->ohw;
 
-        /* The group's output gradients side by side, as the forward's product made them. */
+        /*
+         * The group's output gradients side by side, as the forward's product
+         * made them.
+         */
         for (int64_t s = 0; s < nb; s++)
             be->conv->copy_block(p->out, p->ohw, dy + (i0 + s) * p->out * p->ohw, p->ohw,
                                  dyt + s * p->ohw, width, 0);
@@ -249,7 +258,7 @@ static void conv2d_backward(mtl_graph *g, const mtl_node *node, const float *dy)
     mtl_arena_release(&g->data, mark);
 }
 
-/* ---- front end --------------------------------------------------------------- */
+/* ---- front end ----------------------------------------------------------- */
 
 static int conv2d_check(mtl_graph *g, const mtl_tensor *x, const mtl_tensor *w, const mtl_tensor *b,
                         int stride, int padding)

@@ -44,10 +44,15 @@ static inline const mtl_pool_indices *conv_node_indices(const mtl_node *node, in
  */
 int conv_operands_ok(mtl_graph *g, const char *op, int n, mtl_tensor *const *ops);
 
-/* Whether an op on these inputs must be taped (recording, and one needs a gradient). */
+/*
+ * Whether an op on these inputs must be taped (recording, and one needs a
+ * gradient).
+ */
 int conv_needs_grad(const mtl_graph *g, int n, mtl_tensor *const *inputs);
 
-/* The gradient accumulator of an input that wants one in this pass, else NULL. */
+/*
+ * The gradient accumulator of an input that wants one in this pass, else NULL.
+ */
 float *conv_grad(mtl_graph *g, mtl_tensor *t);
 
 /* A result tensor of the given shape; NULL (recorded) on failure. */
@@ -56,7 +61,10 @@ mtl_tensor *conv_result(mtl_graph *g, int ndim, const int64_t *shape);
 /* A one-element result; NULL (recorded) on failure. */
 mtl_tensor *conv_scalar_result(mtl_graph *g);
 
-/* Scratch of `count` floats in the data arena; NULL when out of memory (not recorded). */
+/*
+ * Scratch of `count` floats in the data arena; NULL when out of memory (not
+ * recorded).
+ */
 float *conv_scratch(mtl_graph *g, int64_t count);
 
 /*
@@ -67,11 +75,17 @@ float *conv_scratch(mtl_graph *g, int64_t count);
 int conv_check_image(mtl_graph *g, const char *op, const char *what, const mtl_tensor *t,
                      int allow_flat);
 
-/* Checks that t is a vector [n]; records "conv: OP: WHAT has shape [..] (expected [n])". */
+/*
+ * Checks that t is a vector [n]; records "conv: OP: WHAT has shape [..]
+ * (expected [n])".
+ */
 int conv_check_vector(mtl_graph *g, const char *op, const char *what, const mtl_tensor *t,
                       int64_t n);
 
-/* Checks that a and b have the same shape; records "conv: OP: WHAT shape mismatch (..)". */
+/*
+ * Checks that a and b have the same shape; records "conv: OP: WHAT shape
+ * mismatch (..)".
+ */
 int conv_check_same(mtl_graph *g, const char *op, const char *what, const mtl_tensor *a,
                     const mtl_tensor *b);
 

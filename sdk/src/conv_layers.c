@@ -8,7 +8,7 @@
 
 #include "conv_internal.h"
 
-/* ---- parameters ------------------------------------------------------------------ */
+/* ---- parameters ---------------------------------------------------------- */
 
 typedef struct layer_spec {
     mtl_model *m;
@@ -18,7 +18,10 @@ typedef struct layer_spec {
     unsigned flags;
 } layer_spec;
 
-/* Adds "<name>.<suffix>" (a parameter, or a buffer with `buffer`) of the given shape. */
+/*
+ * Adds "<name>.<suffix>" (a parameter, or a buffer with `buffer`) of the given
+ * shape.
+ */
 static mtl_status tensor_new(const layer_spec *s, const char *suffix, int buffer, int ndim,
                              const int64_t *shape, mtl_tensor **out)
 {
@@ -60,7 +63,7 @@ static mtl_status tensor_draw(mtl_tensor *t, draw_kind kind, double a, mtl_rng *
     return st;
 }
 
-/* ---- Conv2d ------------------------------------------------------------------------ */
+/* ---- Conv2d -------------------------------------------------------------- */
 
 mtl_status mtl_conv2d_layer_reset(mtl_conv2d_layer *l, mtl_conv_init init, mtl_rng *rng)
 {
@@ -74,7 +77,10 @@ mtl_status mtl_conv2d_layer_reset(mtl_conv2d_layer *l, mtl_conv_init init, mtl_r
 
     switch (init) {
     case MTL_CONV_INIT_DEFAULT:
-        /* kaiming_uniform_(a = sqrt(5)) gives bound 1 / sqrt(fan_in); the bias uses the same. */
+        /*
+         * kaiming_uniform_(a = sqrt(5)) gives bound 1 / sqrt(fan_in); the bias
+         * uses the same.
+         */
         st = tensor_draw(l->weight, DRAW_UNIFORM, 1.0 / sqrt(fan_in), rng);
         if (st == MTL_OK)
             st = tensor_draw(l->bias, DRAW_UNIFORM, 1.0 / sqrt(fan_in), rng);
@@ -119,7 +125,7 @@ mtl_tensor *mtl_conv2d_layer_forward(mtl_graph *g, const mtl_conv2d_layer *l, mt
     return l ? mtl_conv2d(g, x, l->weight, l->bias, l->stride, l->padding) : NULL;
 }
 
-/* ---- BatchNorm2d --------------------------------------------------------------------- */
+/* ---- BatchNorm2d --------------------------------------------------------- */
 
 mtl_status mtl_batch_norm2d_layer_reset(mtl_batch_norm2d_layer *l)
 {

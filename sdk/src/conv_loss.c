@@ -9,7 +9,7 @@
 
 #include "conv_internal.h"
 
-/* ---- log-softmax over channels ---------------------------------------------------- */
+/* ---- log-softmax over channels ------------------------------------------- */
 
 static void log_softmax_backward(mtl_graph *g, const mtl_node *node, const float *dy)
 {
@@ -62,7 +62,7 @@ mtl_tensor *mtl_log_softmax(mtl_graph *g, mtl_tensor *x)
     return y;
 }
 
-/* ---- shared by the reductions to one loss value ------------------------------------- */
+/* ---- shared by the reductions to one loss value -------------------------- */
 
 /*
  * The (sum, count) pair a loss kernel wrote into backend memory, on the
@@ -79,7 +79,7 @@ static void write_loss(mtl_graph *g, mtl_tensor *y, float value)
     g->be->from_host(y->data, &value, 1);
 }
 
-/* ---- NLL with an ignored label ---------------------------------------------------------- */
+/* ---- NLL with an ignored label ------------------------------------------- */
 
 static void nll_backward(mtl_graph *g, const mtl_node *node, const float *dy)
 {
@@ -157,7 +157,7 @@ mtl_tensor *mtl_nll_loss(mtl_graph *g, mtl_tensor *logp, mtl_tensor *target, int
     return y;
 }
 
-/* ---- masked L1 and cosine losses ------------------------------------------------------ */
+/* ---- masked L1 and cosine losses ----------------------------------------- */
 
 typedef enum masked_mode { MASKED_L1 = 0, MASKED_COSINE = 1 } masked_mode;
 

@@ -7,7 +7,7 @@
 
 #include "conv_internal.h"
 
-/* ---- batch normalisation ------------------------------------------------------ */
+/* ---- batch normalisation ------------------------------------------------- */
 
 enum { BN_X = 0, BN_WEIGHT, BN_BIAS, BN_STATS, BN_N_IN };
 
@@ -138,7 +138,7 @@ mtl_tensor *mtl_batch_norm2d(mtl_graph *g, mtl_tensor *x, mtl_tensor *weight, mt
     return y;
 }
 
-/* ---- L2 normalisation over channels -------------------------------------------- */
+/* ---- L2 normalisation over channels -------------------------------------- */
 
 static void l2_normalize_backward(mtl_graph *g, const mtl_node *node, const float *dy)
 {

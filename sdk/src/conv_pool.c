@@ -9,7 +9,7 @@
 
 #include "conv_internal.h"
 
-/* ---- max pooling with indices --------------------------------------------------- */
+/* ---- max pooling with indices -------------------------------------------- */
 
 static void max_pool_backward(mtl_graph *g, const mtl_node *node, const float *dy)
 {
@@ -137,7 +137,10 @@ mtl_status mtl_pool_indices_read(const mtl_pool_indices *ix, int64_t *dst, size_
                              "conv: mtl_pool_indices_read: element count differs (expected "
                              "%lld, got %zu)",
                              (long long)count, n);
-    /* The int32 values are copied as raw 4-byte words, then widened in place from the end. */
+    /*
+     * The int32 values are copied as raw 4-byte words, then widened in place
+     * from the end.
+     */
     host = (int32_t *)(void *)dst;
     mtl_backend_default()->to_host((float *)(void *)host, (const float *)(const void *)ix->idx, n);
     for (size_t i = n; i-- > 0;)
@@ -145,7 +148,7 @@ mtl_status mtl_pool_indices_read(const mtl_pool_indices *ix, int64_t *dst, size_
     return MTL_OK;
 }
 
-/* ---- resizing ------------------------------------------------------------------ */
+/* ---- resizing ------------------------------------------------------------ */
 
 typedef enum resize_mode { RESIZE_BILINEAR = 0, RESIZE_NEAREST = 1 } resize_mode;
 
@@ -208,7 +211,7 @@ mtl_tensor *mtl_resize_nearest(mtl_graph *g, mtl_tensor *x, int64_t h, int64_t w
     return resize(g, "mtl_resize_nearest", RESIZE_NEAREST, x, h, w);
 }
 
-/* ---- cropping ------------------------------------------------------------------ */
+/* ---- cropping ------------------------------------------------------------ */
 
 static void crop_backward(mtl_graph *g, const mtl_node *node, const float *dy)
 {
@@ -248,7 +251,10 @@ mtl_tensor *mtl_crop2d(mtl_graph *g, mtl_tensor *x, int64_t top, int64_t left, i
             return NULL;
         node->in[0] = x;
         node->index = top;
-        /* Exact: a float holds every integer up to 2^24, far beyond an image width. */
+        /*
+         * Exact: a float holds every integer up to 2^24, far beyond an image
+         * width.
+         */
         node->p0 = (float)left;
     }
     return y;

@@ -14,7 +14,10 @@
 
 /* ---- fixtures ---------------------------------------------------------- */
 
-/* Reads the next "tensor NAME NDIM D0 ..." line into t; 0 at the end of the file. */
+/*
+ * Reads the next "tensor NAME NDIM D0 ..." line into t; 0 at the end of the
+ * file.
+ */
 static int next_header(FILE *f, ct_tensor *t)
 {
     char line[512];
@@ -213,7 +216,10 @@ static double loss_value(mtl_graph *g, ct_build_fn build, void *ctx, const float
     return acc;
 }
 
-/* The analytic gradients of sum(y * r), copied out of the model; r and n are set. */
+/*
+ * The analytic gradients of sum(y * r), copied out of the model; r and n are
+ * set.
+ */
 static float **analytic_grads(mtl_graph *g, mtl_model *m, ct_build_fn build, void *ctx, float **r,
                               int64_t *n)
 {

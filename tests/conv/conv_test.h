@@ -56,7 +56,10 @@ void ct_backprop(mtl_graph *g, mtl_tensor *y, const ct_fixture *fx, const char *
 
 /* ---- finite differences -------------------------------------------------- */
 
-/* Builds the op under test in g from the parameters of the model; returns its output. */
+/*
+ * Builds the op under test in g from the parameters of the model; returns its
+ * output.
+ */
 typedef mtl_tensor *(*ct_build_fn)(mtl_graph *g, void *ctx);
 
 /*
@@ -79,7 +82,9 @@ void ct_fill_uniform(mtl_tensor *t, mtl_rng *rng, double scale);
  */
 void ct_fill_spread(mtl_tensor *t, mtl_rng *rng, double offset, double spacing);
 
-/* A shared parameter of the given shape (ndim <= 4), filled uniform in [-1, 1). */
+/*
+ * A shared parameter of the given shape (ndim <= 4), filled uniform in [-1, 1).
+ */
 mtl_tensor *ct_new_param(mtl_model *m, const char *name, int ndim, const int64_t *shape,
                          mtl_rng *rng);
 

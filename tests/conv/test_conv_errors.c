@@ -44,7 +44,9 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A zero-filled graph input of up to four dimensions (trailing zeros: fewer). */
+/*
+ * A zero-filled graph input of up to four dimensions (trailing zeros: fewer).
+ */
 static mtl_tensor *zeros(env *e, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
 {
     int64_t shape[4] = {d0, d1, d2, d3};
@@ -56,7 +58,10 @@ static mtl_tensor *zeros(env *e, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
     return t;
 }
 
-/* The op returned NULL and the graph holds exactly this message; then a fresh step. */
+/*
+ * The op returned NULL and the graph holds exactly this message; then a fresh
+ * step.
+ */
 static void expect_error(env *e, const mtl_tensor *result, const char *message)
 {
     assert_null(result);
@@ -92,7 +97,10 @@ static void test_sticky(void **state)
     mtl_tensor *bad = mtl_max_pool2d(e->g, zeros(e, 1, 2, 1, 4), NULL);
     mtl_tensor *later = mtl_conv2d(e->g, bad, zeros(e, 4, 3, 3, 3), NULL, 1, 1);
 
-    /* The first error stays; ops given its NULL result return NULL without a new message. */
+    /*
+     * The first error stays; ops given its NULL result return NULL without a
+     * new message.
+     */
     expect_error(e, later,
                  "conv: mtl_max_pool2d: input smaller than the 2 x 2 window (expected h, w >= 2, "
                  "got 1 x 4)");
@@ -206,7 +214,10 @@ static void test_loss_errors(void **state)
                  "got [6])");
 }
 
-/* With nothing counted the losses are NaN (PyTorch's 0 / 0) and the gradients zero. */
+/*
+ * With nothing counted the losses are NaN (PyTorch's 0 / 0) and the gradients
+ * zero.
+ */
 static void test_loss_nothing_counted(void **state)
 {
     env *e = *state;
@@ -267,7 +278,10 @@ static void test_layer_init(void **state)
     for (int i = 0; i < 32; i++)
         assert_true(fabs(b[i]) <= bound && b[i] != 0.0f);
 
-    /* Xavier normal: zero bias, std sqrt(2 / (fan_in + fan_out)) = sqrt(2 / (144 + 288)). */
+    /*
+     * Xavier normal: zero bias, std sqrt(2 / (fan_in + fan_out)) = sqrt(2 /
+     * (144 + 288)).
+     */
     assert_int_equal(mtl_conv2d_layer_init(&conv, e->m, "x", MTL_ROLE_SHARED, -1, 0, 16, 32, 3, 1,
                                            1, MTL_CONV_INIT_XAVIER_NORMAL, &e->rng),
                      MTL_OK);
@@ -283,7 +297,10 @@ static void test_layer_init(void **state)
     for (int i = 0; i < 32; i++)
         assert_true(mtl_tensor_data(conv.bias)[i] == 0.0f);
 
-    /* Batch norm: scale 1, shift 0, running mean 0, running variance 1; PyTorch's names. */
+    /*
+     * Batch norm: scale 1, shift 0, running mean 0, running variance 1;
+     * PyTorch's names.
+     */
     assert_int_equal(mtl_batch_norm2d_layer_init(&bn, e->m, "bn", MTL_ROLE_SHARED, -1, 0, 5),
                      MTL_OK);
     assert_true(bn.momentum == 0.1f && bn.eps == 1e-5f);

@@ -49,7 +49,7 @@ static void check(env *e, const char *label, const float *got, const char *ref)
     assert_true(ct_compare(label, got, ct_get(e->fx, ref)) <= TOL);
 }
 
-/* ---- convolution ----------------------------------------------------------------- */
+/* ---- convolution --------------------------------------------------------- */
 
 static void run_conv(const char *file)
 {
@@ -102,7 +102,7 @@ static void test_conv_strided(void **state)
     run_conv("conv_k2_s3.txt");
 }
 
-/* ---- batch normalisation ---------------------------------------------------------- */
+/* ---- batch normalisation ------------------------------------------------- */
 
 static void run_batch_norm(const char *file, int training)
 {
@@ -136,7 +136,7 @@ static void test_batch_norm(void **state)
     run_batch_norm("bn_train_flat.txt", 1);
 }
 
-/* ---- pooling ------------------------------------------------------------------------ */
+/* ---- pooling ------------------------------------------------------------- */
 
 static void test_max_pool(void **state)
 {
@@ -174,7 +174,7 @@ static void test_max_pool(void **state)
     env_close(&e);
 }
 
-/* ---- resizing ------------------------------------------------------------------------ */
+/* ---- resizing ------------------------------------------------------------ */
 
 static void run_resize(const char *file, int bilinear)
 {
@@ -220,7 +220,7 @@ static void test_resize_nearest(void **state)
     run_resize("resize_nearest.txt", 0);
 }
 
-/* ---- losses ------------------------------------------------------------------------------ */
+/* ---- losses -------------------------------------------------------------- */
 
 static void run_nll(const char *file)
 {
@@ -291,7 +291,7 @@ static void test_normals(void **state)
     env_close(&e);
 }
 
-/* ---- an MTAN attention block, with the layers' parameter names ----------------------------- */
+/* ---- an MTAN attention block, with the layers' parameter names ----------- */
 
 static void test_attention_block(void **state)
 {

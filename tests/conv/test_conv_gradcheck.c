@@ -32,7 +32,7 @@ typedef struct ctx {
     mtl_model *m;
     mtl_rng rng;
     mtl_tensor *p[6];
-    float *aux; /* a non-differentiable input (targets, a pooled image), host copy */
+    float *aux; /* an input without gradient (targets, an image), host copy */
     int64_t aux_shape[4];
     int aux_ndim;
     int stride, padding, training, flag;
@@ -88,7 +88,7 @@ static void aux_set(ctx *c, int ndim, const int64_t *shape, const float *values)
     memcpy(c->aux, values, (size_t)n * sizeof *c->aux);
 }
 
-/* ---- convolution ---------------------------------------------------------------- */
+/* ---- convolution --------------------------------------------------------- */
 
 static mtl_tensor *build_conv(mtl_graph *g, void *p)
 {
@@ -125,7 +125,7 @@ static void test_conv2d(void **state)
     check_conv("conv 2x2 stride 3 pad 2", 1, 2, 5, 7, 2, 2, 3, 2, 1);
 }
 
-/* ---- normalisation ------------------------------------------------------------------- */
+/* ---- normalisation ------------------------------------------------------- */
 
 static mtl_tensor *build_batch_norm(mtl_graph *g, void *p)
 {
@@ -134,7 +134,10 @@ static mtl_tensor *build_batch_norm(mtl_graph *g, void *p)
     mtl_tensor *rm = NULL, *rv = NULL;
 
     if (!c->training) {
-        /* Fresh running statistics each time: they are inputs of the evaluation. */
+        /*
+         * Fresh running statistics each time: they are inputs of the
+         * evaluation.
+         */
         rm = mtl_graph_input(g, 1, &ch);
         rv = mtl_graph_input(g, 1, &ch);
         for (int64_t k = 0; k < ch; k++) {
@@ -189,7 +192,7 @@ static void test_l2_normalize(void **state)
     ctx_close(&c);
 }
 
-/* ---- pooling, resizing, cropping ----------------------------------------------------------- */
+/* ---- pooling, resizing, cropping ----------------------------------------- */
 
 static mtl_tensor *build_max_pool(mtl_graph *g, void *p)
 {
@@ -278,7 +281,7 @@ static void test_crop(void **state)
     ctx_close(&c);
 }
 
-/* ---- channels ------------------------------------------------------------------------------ */
+/* ---- channels ------------------------------------------------------------ */
 
 static mtl_tensor *build_concat(mtl_graph *g, void *p)
 {
@@ -318,7 +321,7 @@ static void test_channels(void **state)
     ctx_close(&c);
 }
 
-/* ---- losses ---------------------------------------------------------------------------------- */
+/* ---- losses -------------------------------------------------------------- */
 
 static mtl_tensor *build_log_softmax(mtl_graph *g, void *p)
 {
@@ -367,7 +370,9 @@ static void test_masked_losses(void **state)
     ctx c;
 
     (void)state;
-    /* Depth: 2 of 12 pixels without depth; |pred - target| >= 0.05 everywhere. */
+    /*
+     * Depth: 2 of 12 pixels without depth; |pred - target| >= 0.05 everywhere.
+     */
     ctx_open(&c, 18);
     ct_fill_spread(param4(&c, 0, "pred", 2, 1, 2, 3), &c.rng, -1.0, 0.2);
     for (int i = 0; i < 12; i++)
@@ -396,8 +401,7 @@ static void test_masked_losses(void **state)
     ctx_close(&c);
 }
 
-/* ---- layers ------------------------------------------------------------------------------------
- */
+/* ---- layers ------------------------------------------------------------ */
 
 static mtl_tensor *build_layers(mtl_graph *g, void *p)
 {
@@ -421,7 +425,10 @@ static void test_layers(void **state)
                          MTL_OK);
         assert_int_equal(mtl_batch_norm2d_layer_init(&c.bn, c.m, "bn", MTL_ROLE_SHARED, -1, 0, 3),
                          MTL_OK);
-        /* Non-trivial affine parameters; running updates do not change training outputs. */
+        /*
+         * Non-trivial affine parameters; running updates do not change training
+         * outputs.
+         */
         ct_fill_uniform(c.bn.weight, &c.rng, 1.0);
         ct_fill_uniform(c.bn.bias, &c.rng, 0.2);
         ct_fill_uniform(c.conv.bias, &c.rng, 0.5);

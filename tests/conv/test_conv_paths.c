@@ -141,9 +141,15 @@ static void check_geometry(const geometry *s)
 
 static void test_column_blocks(void **state)
 {
-    /* 576 im2col rows: blocks of 910 columns, 2,304 columns in 3 blocks (the last partial). */
+    /*
+     * 576 im2col rows: blocks of 910 columns, 2,304 columns in 3 blocks (the
+     * last partial).
+     */
     static const geometry big = {"3x3, 64 channels, 48x48", 1, 64, 48, 48, 8, 3, 1, 1};
-    /* 1,152 rows: blocks of 512 columns (the fewest), 960 output positions, stride 2. */
+    /*
+     * 1,152 rows: blocks of 512 columns (the fewest), 960 output positions,
+     * stride 2.
+     */
     static const geometry strided = {"3x3 stride 2, 128 channels", 1, 128, 64, 60, 4, 3, 2, 1};
     /* No im2col: the input is its own matrix. */
     static const geometry direct = {"1x1, one sample", 1, 16, 40, 30, 8, 1, 1, 0};
@@ -156,7 +162,9 @@ static void test_column_blocks(void **state)
 
 static void test_sample_groups(void **state)
 {
-    /* 72 rows, 400 columns per sample: groups of 18 samples, 40 = 18 + 18 + 4. */
+    /*
+     * 72 rows, 400 columns per sample: groups of 18 samples, 40 = 18 + 18 + 4.
+     */
     static const geometry groups = {"3x3, groups of 18 of 40 samples", 40, 8, 20, 20, 4, 3, 1, 1};
     /* Multi-Fashion's first layer: 5x5, no padding, 28x28. */
     static const geometry mnist = {"5x5 on 28x28, 30 samples", 30, 1, 28, 28, 10, 5, 1, 0};

@@ -29,7 +29,7 @@
 
 static mf_source train_src, test_src;
 
-/* ---- the recipe ------------------------------------------------------------------ */
+/* ---- the recipe ---------------------------------------------------------- */
 
 static void build(uint64_t seed, int64_t tr, int64_t va, int64_t te, mf_split_data out[3])
 {
@@ -88,7 +88,10 @@ static void test_recipe_slice(void **state)
     free_splits(c);
 }
 
-/* The whole recipe: validation items held out, every item once left and once right. */
+/*
+ * The whole recipe: validation items held out, every item once left and once
+ * right.
+ */
 static void test_recipe_whole(void **state)
 {
     mf_split_data d[3];
@@ -101,7 +104,10 @@ static void test_recipe_whole(void **state)
     assert_int_equal(d[MTL_SPLIT_TRAIN].n, 50000);
     assert_int_equal(d[MTL_SPLIT_VAL].n, 10000);
     assert_int_equal(d[MTL_SPLIT_TEST].n, 10000);
-    /* bit 1: left in training, 2: right in training, 4: left in validation, 8: right there */
+    /*
+     * bit 1: left in training, 2: right in training, 4: left in validation, 8:
+     * right there
+     */
     for (int s = MTL_SPLIT_TRAIN; s <= MTL_SPLIT_VAL; s++)
         for (int64_t k = 0; k < d[s].n; k++)
             for (int side = 0; side < 2; side++) {
@@ -121,7 +127,7 @@ static void test_recipe_whole(void **state)
     free_splits(d);
 }
 
-/* ---- the plugin --------------------------------------------------------------------- */
+/* ---- the plugin ---------------------------------------------------------- */
 
 typedef struct plug {
     const mtl_task_plugin *p;
@@ -196,7 +202,10 @@ static void test_plugin_batches(void **state)
     plug_close(&t);
 }
 
-/* Mean training loss (both tasks) of one epoch of plain Adam on the sum of the losses. */
+/*
+ * Mean training loss (both tasks) of one epoch of plain Adam on the sum of the
+ * losses.
+ */
 static double train_epoch(plug *t, mtl_graph *g, mtl_adam *opt, int64_t epoch)
 {
     mtl_tensor *losses[2];

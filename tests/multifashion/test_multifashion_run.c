@@ -7,7 +7,7 @@
  * slice (2,048 training pairs, 512 validation and test pairs, batches of
  * 64), and reads the run's metrics.csv: both epochs are there, the training
  * loss of each task fell, and both test accuracies are well above chance
- * (10 %).  While mtlhost, the method's plugin or the dataset is missing, the
+ * (above 25 %; chance is 10 %).  While mtlhost, the method's plugin or the dataset is missing, the
  * program says which and exits with 77 (skipped for ctest).
  */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
@@ -111,8 +111,9 @@ static void test_run(void **state)
                   cell(&t, 1, "test_acc_left"), cell(&t, 1, "test_acc_right"));
     assert_true(cell(&t, 1, "loss_left") < cell(&t, 0, "loss_left"));
     assert_true(cell(&t, 1, "loss_right") < cell(&t, 0, "loss_right"));
-    assert_true(cell(&t, 1, "test_acc_left") > 35.0);
-    assert_true(cell(&t, 1, "test_acc_right") > 35.0);
+    /* Measured: 49.2 / 40.6 % (ls), 46.5 / 39.3 % (nashmtl); chance is 10 %. */
+    assert_true(cell(&t, 1, "test_acc_left") > 25.0);
+    assert_true(cell(&t, 1, "test_acc_right") > 25.0);
 
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", out_dir);
     assert_int_equal(system(cmd), 0);

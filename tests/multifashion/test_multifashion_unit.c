@@ -186,9 +186,12 @@ static void test_missing_package(void **state)
     assert_string_equal(mtl_error_message(), want);
 }
 
-/* ---- composition ------------------------------------------------------------ */
+/* ---- composition --------------------------------------------------------- */
 
-/* The composition again, in double: overlaps of [o 36/28, (o+1) 36/28) with each pixel. */
+/*
+ * The composition again, in double: overlaps of [o 36/28, (o+1) 36/28) with
+ * each pixel.
+ */
 static void compose_reference(const uint8_t *left, const uint8_t *right, double *out)
 {
     double canvas[MF_CANVAS][MF_CANVAS] = {{0}};
@@ -240,8 +243,9 @@ static void test_compose(void **state)
     mf_compose(left, right, out);
     assert_int_equal(out[0], 255);
     assert_int_equal(out[MF_PIXELS - 1], 255);
-    assert_int_equal(out[27 * MF_SIDE], 0); /* bottom-left: rows 34.7-36, columns 0-1.3 */
-    assert_int_equal(out[27], 0);           /* top-right */
+    /* bottom-left: canvas rows 34.7-36, columns 0-1.3 */
+    assert_int_equal(out[27 * MF_SIDE], 0);
+    assert_int_equal(out[27], 0); /* top-right */
     memset(left, 0, sizeof left);
     memset(right, 0, sizeof right);
     mf_compose(left, right, out);

@@ -1,7 +1,9 @@
 /*
  * bench_conv: times of the convolutional ops at SegNet-MTAN's first level.
  *
- *   build/tools/bench_conv [N [H [W [CHANNELS [REPEATS]]]]]   defaults 2 288 384 64 5
+ *   build/tools/bench_conv [N [H [W [CHANNELS [REPEATS]]]]]
+ *
+ * (defaults 2 288 384 64 5).
  *
  * On a batch [N, CHANNELS, H, W] of random values, for each op: the forward
  * time, and the time of its backward pass (a pass from sum(y * r) for a
@@ -99,7 +101,10 @@ static mtl_tensor *op_block(bench *b, mtl_tensor *x)
     return mtl_relu(b->g, op_bn(b, op_conv3(b, x)));
 }
 
-/* An image [n, c, h, w] as a graph input whose gradient the backward pass computes. */
+/*
+ * An image [n, c, h, w] as a graph input whose gradient the backward pass
+ * computes.
+ */
 static mtl_tensor *image(bench *b, const int64_t *shape, const float *values)
 {
     mtl_tensor *x = mtl_graph_input(b->g, 4, shape);

@@ -52,8 +52,8 @@ extern "C" {
  * CPU), in column blocks that stay in cache; a 1 x 1 kernel with stride 1
  * and no padding needs no im2col.
  */
-mtl_tensor *mtl_conv2d(mtl_graph *g, mtl_tensor *x, mtl_tensor *w, mtl_tensor *b, int stride,
-                       int padding);
+mtl_tensor *mtl_conv2d(mtl_graph *g, mtl_tensor *x, mtl_tensor *w,
+                       mtl_tensor *b, int stride, int padding);
 
 /* ---- normalisation ----------------------------------------------------- */
 
@@ -73,8 +73,9 @@ mtl_tensor *mtl_conv2d(mtl_graph *g, mtl_tensor *x, mtl_tensor *w, mtl_tensor *b
  * y = (x - mean) / sqrt(var + eps) * weight + bias.  The running tensors
  * must be writable (model buffers or graph inputs); they get no gradient.
  */
-mtl_tensor *mtl_batch_norm2d(mtl_graph *g, mtl_tensor *x, mtl_tensor *weight, mtl_tensor *bias,
-                             mtl_tensor *running_mean, mtl_tensor *running_var, int training,
+mtl_tensor *mtl_batch_norm2d(mtl_graph *g, mtl_tensor *x, mtl_tensor *weight,
+                             mtl_tensor *bias, mtl_tensor *running_mean,
+                             mtl_tensor *running_var, int training,
                              float momentum, float eps);
 
 /*
@@ -100,7 +101,8 @@ typedef struct mtl_pool_indices mtl_pool_indices;
  * counts as a maximum.  When `indices` is not NULL it receives the indices
  * (NULL on failure).
  */
-mtl_tensor *mtl_max_pool2d(mtl_graph *g, mtl_tensor *x, mtl_pool_indices **indices);
+mtl_tensor *mtl_max_pool2d(mtl_graph *g, mtl_tensor *x,
+                           mtl_pool_indices **indices);
 
 /*
  * torch.nn.functional.max_unpool2d(x, indices, 2, 2, output_size=[h, w]):
@@ -108,14 +110,16 @@ mtl_tensor *mtl_max_pool2d(mtl_graph *g, mtl_tensor *x, mtl_pool_indices **indic
  * indices; the result [n, c, h, w] (the size of that call's input) is zero
  * except at the recorded positions, which receive x.
  */
-mtl_tensor *mtl_max_unpool2d(mtl_graph *g, mtl_tensor *x, const mtl_pool_indices *indices);
+mtl_tensor *mtl_max_unpool2d(mtl_graph *g, mtl_tensor *x,
+                             const mtl_pool_indices *indices);
 
 /*
  * Copies the indices into dst as PyTorch stores them: for each pooled
  * element (in [n, c, h / 2, w / 2] order) the flat position y * w + x of
  * its maximum within its input plane.  n must be the pooled element count.
  */
-mtl_status mtl_pool_indices_read(const mtl_pool_indices *ix, int64_t *dst, size_t n);
+mtl_status mtl_pool_indices_read(const mtl_pool_indices *ix, int64_t *dst,
+                                 size_t n);
 
 /*
  * torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear",
@@ -123,7 +127,8 @@ mtl_status mtl_pool_indices_read(const mtl_pool_indices *ix, int64_t *dst, size_
  * Upsampling by scale_factor=2 with align_corners=True is the same as
  * size=(2 ih, 2 iw).
  */
-mtl_tensor *mtl_resize_bilinear(mtl_graph *g, mtl_tensor *x, int64_t h, int64_t w);
+mtl_tensor *mtl_resize_bilinear(mtl_graph *g, mtl_tensor *x, int64_t h,
+                                int64_t w);
 
 /*
  * torch.nn.functional.interpolate(x, size=(h, w), mode="nearest"): output
@@ -131,14 +136,15 @@ mtl_tensor *mtl_resize_bilinear(mtl_graph *g, mtl_tensor *x, int64_t h, int64_t 
  * float32 as PyTorch computes it (likewise for columns).  The gradient
  * adds each output's gradient to the input element it read.
  */
-mtl_tensor *mtl_resize_nearest(mtl_graph *g, mtl_tensor *x, int64_t h, int64_t w);
+mtl_tensor *mtl_resize_nearest(mtl_graph *g, mtl_tensor *x, int64_t h,
+                               int64_t w);
 
 /*
  * x[:, :, top:top + h, left:left + w] (a copy): the window must lie inside
  * x [n, c, ih, iw].
  */
-mtl_tensor *mtl_crop2d(mtl_graph *g, mtl_tensor *x, int64_t top, int64_t left, int64_t h,
-                       int64_t w);
+mtl_tensor *mtl_crop2d(mtl_graph *g, mtl_tensor *x, int64_t top, int64_t left,
+                       int64_t h, int64_t w);
 
 /* ---- channels ---------------------------------------------------------- */
 
@@ -168,7 +174,8 @@ mtl_tensor *mtl_log_softmax(mtl_graph *g, mtl_tensor *x);
  * class; with no counted pixel it is NaN, as in PyTorch (and its gradient
  * zero).  The target gets no gradient.
  */
-mtl_tensor *mtl_nll_loss(mtl_graph *g, mtl_tensor *logp, mtl_tensor *target, int ignore_index);
+mtl_tensor *mtl_nll_loss(mtl_graph *g, mtl_tensor *logp, mtl_tensor *target,
+                         int ignore_index);
 
 /*
  * The NYUv2 depth loss of the MTAN / Nash-MTL code: pred, target
@@ -178,7 +185,8 @@ mtl_tensor *mtl_nll_loss(mtl_graph *g, mtl_tensor *logp, mtl_tensor *target, int
  * mean absolute error over pixels with a depth).  NaN when no pixel counts.
  * The gradient of |u| at u = 0 is 0.  The target gets no gradient.
  */
-mtl_tensor *mtl_masked_l1_loss(mtl_graph *g, mtl_tensor *pred, mtl_tensor *target);
+mtl_tensor *mtl_masked_l1_loss(mtl_graph *g, mtl_tensor *pred,
+                               mtl_tensor *target);
 
 /*
  * The NYUv2 surface-normal loss of the same code: 1 - (sum over counted
@@ -187,7 +195,8 @@ mtl_tensor *mtl_masked_l1_loss(mtl_graph *g, mtl_tensor *pred, mtl_tensor *targe
  * zero).  pred should be unit vectors (mtl_l2_normalize); NaN when no pixel
  * counts.  The target gets no gradient.
  */
-mtl_tensor *mtl_masked_cosine_loss(mtl_graph *g, mtl_tensor *pred, mtl_tensor *target);
+mtl_tensor *mtl_masked_cosine_loss(mtl_graph *g, mtl_tensor *pred,
+                                   mtl_tensor *target);
 
 /* ---- layers ------------------------------------------------------------ */
 
@@ -214,12 +223,16 @@ typedef struct mtl_conv2d_layer {
     int in, out, kernel, stride, padding;
 } mtl_conv2d_layer;
 
-mtl_status mtl_conv2d_layer_init(mtl_conv2d_layer *l, mtl_model *m, const char *name, mtl_role role,
-                                 int task, unsigned flags, int in, int out, int kernel, int stride,
-                                 int padding, mtl_conv_init init, mtl_rng *rng);
+mtl_status mtl_conv2d_layer_init(mtl_conv2d_layer *l, mtl_model *m,
+                                 const char *name, mtl_role role, int task,
+                                 unsigned flags, int in, int out, int kernel,
+                                 int stride, int padding, mtl_conv_init init,
+                                 mtl_rng *rng);
 /* Draws the parameters again (a new trial). */
-mtl_status mtl_conv2d_layer_reset(mtl_conv2d_layer *l, mtl_conv_init init, mtl_rng *rng);
-mtl_tensor *mtl_conv2d_layer_forward(mtl_graph *g, const mtl_conv2d_layer *l, mtl_tensor *x);
+mtl_status mtl_conv2d_layer_reset(mtl_conv2d_layer *l, mtl_conv_init init,
+                                  mtl_rng *rng);
+mtl_tensor *mtl_conv2d_layer_forward(mtl_graph *g, const mtl_conv2d_layer *l,
+                                     mtl_tensor *x);
 
 /*
  * torch.nn.BatchNorm2d(channels) (affine, tracking running statistics):
@@ -235,12 +248,14 @@ typedef struct mtl_batch_norm2d_layer {
     float momentum, eps;
 } mtl_batch_norm2d_layer;
 
-mtl_status mtl_batch_norm2d_layer_init(mtl_batch_norm2d_layer *l, mtl_model *m, const char *name,
-                                       mtl_role role, int task, unsigned flags, int channels);
+mtl_status mtl_batch_norm2d_layer_init(mtl_batch_norm2d_layer *l, mtl_model *m,
+                                       const char *name, mtl_role role,
+                                       int task, unsigned flags, int channels);
 /* Scale 1, shift 0, running mean 0, running variance 1 again. */
 mtl_status mtl_batch_norm2d_layer_reset(mtl_batch_norm2d_layer *l);
 /* Batch statistics (and a running update) when training, running ones else. */
-mtl_tensor *mtl_batch_norm2d_layer_forward(mtl_graph *g, const mtl_batch_norm2d_layer *l,
+mtl_tensor *mtl_batch_norm2d_layer_forward(mtl_graph *g,
+                                           const mtl_batch_norm2d_layer *l,
                                            mtl_tensor *x, int training);
 
 #ifdef __cplusplus

@@ -21,7 +21,7 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
-/* ---- im2col / col2im ------------------------------------------------------ */
+/* ---- im2col / col2im ----------------------------------------------------- */
 
 /*
  * One im2col row (kernel offset ki, kj of one channel plane) for the output
@@ -79,7 +79,9 @@ static void cpu_im2col(const mtl_conv_geom *g, const float *x, int64_t j0, int64
     }
 }
 
-/* The adjoint of im2col_row: the row's values added back where they were read. */
+/*
+ * The adjoint of im2col_row: the row's values added back where they were read.
+ */
 static void col2im_row(const mtl_conv_geom *g, const float *restrict src, int64_t ki, int64_t kj,
                        int64_t j0, int64_t n, float *plane)
 {
@@ -148,7 +150,7 @@ static void cpu_add_row_bias(int64_t rows, int64_t cols, const float *b, float *
     }
 }
 
-/* ---- per-channel bias ------------------------------------------------------ */
+/* ---- per-channel bias ---------------------------------------------------- */
 
 static void cpu_add_channel_bias(int64_t n, int64_t c, int64_t hw, const float *x, const float *b,
                                  float *y)
@@ -163,7 +165,10 @@ static void cpu_add_channel_bias(int64_t n, int64_t c, int64_t hw, const float *
     }
 }
 
-/* Sum of n floats in double, with eight partial sums the compiler can vectorise. */
+/*
+ * Sum of n floats in double, with eight partial sums the compiler can
+ * vectorise.
+ */
 static double sum_d(const float *x, int64_t n)
 {
     double acc[8] = {0};
@@ -220,13 +225,16 @@ static void cpu_channel_sum(int64_t n, int64_t c, int64_t hw, const float *dy, f
     }
 }
 
-/* ---- batch normalisation --------------------------------------------------- */
+/* ---- batch normalisation ------------------------------------------------- */
 
 static void cpu_bn_stats(int64_t n, int64_t c, int64_t hw, const float *x, float *mean, float *var)
 {
     double count = (double)(n * hw);
 
-    /* Two passes, as PyTorch's CPU kernel: the mean, then squared deviations from it. */
+    /*
+     * Two passes, as PyTorch's CPU kernel: the mean, then squared deviations
+     * from it.
+     */
     for (int64_t k = 0; k < c; k++) {
         double s = 0.0, q = 0.0, m;
 
@@ -264,7 +272,10 @@ static void cpu_bn_forward(int64_t n, int64_t c, int64_t hw, const float *x, con
 {
     for (int64_t i = 0; i < n * c; i++) {
         int64_t k = i % c;
-        /* y = x alpha + beta with alpha = invstd w, beta = b - mean alpha (PyTorch's order). */
+        /*
+         * y = x alpha + beta with alpha = invstd w, beta = b - mean alpha
+         * (PyTorch's order).
+         */
         float alpha = invstd[k] * (weight ? weight[k] : 1.0f);
         float beta = (bias ? bias[k] : 0.0f) - mean[k] * alpha;
         const float *src = x + i * hw;
@@ -297,7 +308,8 @@ static void cpu_bn_backward(int64_t n, int64_t c, int64_t hw, const float *x, co
             continue;
 
         /*
-         * With batch statistics: dx = (dy - mean(dy) - (x - m) is^2 mean(dy (x - m))) is w;
+         * With batch statistics, is = 1 / std:
+         *   dx = (dy - mean(dy) - (x - m) is^2 mean(dy (x - m))) is w;
          * with running ones the statistics are constants: dx = dy is w.
          */
         float scale = is * w;
@@ -313,7 +325,7 @@ static void cpu_bn_backward(int64_t n, int64_t c, int64_t hw, const float *x, co
     }
 }
 
-/* ---- pooling ---------------------------------------------------------------- */
+/* ---- pooling ------------------------------------------------------------- */
 
 static void cpu_max_pool2(int64_t planes, int64_t h, int64_t w, const float *x, float *y,
                           int32_t *idx)
@@ -329,7 +341,10 @@ static void cpu_max_pool2(int64_t planes, int64_t h, int64_t w, const float *x, 
             const float *r0 = src + 2 * oy * w, *r1 = r0 + w;
 
             for (int64_t ox = 0; ox < ow; ox++) {
-                /* PyTorch's scan: row-major, a larger value or a NaN replaces the maximum. */
+                /*
+                 * PyTorch's scan: row-major, a larger value or a NaN replaces
+                 * the maximum.
+                 */
                 const float v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
                 const int32_t at[4] = {
                     (int32_t)(2 * oy * w + 2 * ox), (int32_t)(2 * oy * w + 2 * ox + 1),
@@ -390,7 +405,7 @@ static void cpu_max_unpool2_backward(int64_t planes, int64_t oh, int64_t ow, int
     }
 }
 
-/* ---- resizing ---------------------------------------------------------------- */
+/* ---- resizing ------------------------------------------------------------ */
 
 /*
  * One output coordinate of PyTorch's linear interpolation with aligned
@@ -531,7 +546,7 @@ static void cpu_crop_backward(int64_t planes, int64_t ih, int64_t iw, int64_t to
         }
 }
 
-/* ---- per-pixel functions of the channels ----------------------------------- */
+/* ---- per-pixel functions of the channels --------------------------------- */
 
 static void cpu_log_softmax(int64_t n, int64_t c, int64_t hw, const float *x, float *work, float *y)
 {
@@ -619,7 +634,7 @@ static void cpu_l2_normalize_backward(int64_t n, int64_t c, int64_t hw, const fl
     }
 }
 
-/* ---- losses ------------------------------------------------------------------- */
+/* ---- losses -------------------------------------------------------------- */
 
 static int64_t cpu_nll(int64_t n, int64_t c, int64_t hw, const float *logp, const float *target,
                        int ignore, float *result)
@@ -659,7 +674,10 @@ static void cpu_nll_backward(int64_t n, int64_t c, int64_t hw, const float *targ
         }
 }
 
-/* Whether pixel p of sample i counts: the sum of the target over its channels is not 0. */
+/*
+ * Whether pixel p of sample i counts: the sum of the target over its channels
+ * is not 0.
+ */
 static int pixel_counts(const float *t, int64_t c, int64_t hw, int64_t p)
 {
     float s = 0.0f;
