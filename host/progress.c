@@ -82,17 +82,34 @@ static void add_losses(char *buf, size_t cap, size_t *len, const host_progress_v
         add(buf, cap, len, " %s%s%.4g", v->task_names[i], sep, v->losses[i]);
 }
 
-static void add_bar(char *buf, size_t cap, size_t *len, const host_progress_view *v)
+static void add_bar(char *buf, size_t cap, size_t *len, const host_progress_view *v, int cells)
 {
     double frac = v->n_batches > 0 ? (double)v->batch / (double)v->n_batches : 0;
-    int full = (int)(frac * BAR_CELLS);
+    int full = (int)(frac * cells);
 
-    if (full > BAR_CELLS)
-        full = BAR_CELLS;
+    if (full > cells)
+        full = cells;
     add(buf, cap, len, " [");
-    for (int i = 0; i < BAR_CELLS; i++)
+    for (int i = 0; i < cells; i++)
         add(buf, cap, len, "%c", i < full ? '=' : i == full ? '>' : ' ');
     add(buf, cap, len, "]");
+}
+
+/* The terminal form with a bar of `cells` cells; its length. */
+static size_t format_bar(char *buf, size_t cap, const host_progress_view *v, int cells,
+                         const char *left, double pct)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    add(buf, cap, &len, "trial %d/%d epoch %lld/%lld", v->trial + 1, v->n_trials,
+        (long long)v->epoch + 1, (long long)v->n_epochs);
+    add_bar(buf, cap, &len, v, cells);
+    add(buf, cap, &len, " %lld/%lld %3.0f%% ", (long long)v->batch, (long long)v->n_batches, pct);
+    add_rate(buf, cap, &len, v->rate, "it");
+    add(buf, cap, &len, " %s left", left);
+    add_losses(buf, cap, &len, v, " ");
+    return len;
 }
 
 size_t host_progress_format(char *buf, size_t cap, const host_progress_view *v, int width, int bar)
@@ -105,21 +122,22 @@ size_t host_progress_format(char *buf, size_t cap, const host_progress_view *v, 
         return 0;
     buf[0] = '\0';
     host_progress_duration(left, sizeof left, v->seconds_left);
-    add(buf, cap, &len, "trial %d/%d epoch %lld/%lld", v->trial + 1, v->n_trials,
-        (long long)v->epoch + 1, (long long)v->n_epochs);
     if (bar) {
-        add_bar(buf, cap, &len, v);
-        add(buf, cap, &len, " %lld/%lld %3.0f%% ", (long long)v->batch, (long long)v->n_batches,
-            pct);
-        add_rate(buf, cap, &len, v->rate, "it");
-        add(buf, cap, &len, " %s left", left);
-        add_losses(buf, cap, &len, v, " ");
+        /* A narrow terminal shortens the bar first (down to 5 cells), then cuts the line. */
+        len = format_bar(buf, cap, v, BAR_CELLS, left, pct);
+        if (width > 1 && len > (size_t)width - 1) {
+            size_t over = len - ((size_t)width - 1);
+            int cells = over >= BAR_CELLS - 5 ? 5 : BAR_CELLS - (int)over;
+            len = format_bar(buf, cap, v, cells, left, pct);
+        }
         if (width > 1 && len > (size_t)width - 1) {
             len = (size_t)width - 1;
             buf[len] = '\0';
         }
         return len;
     }
+    add(buf, cap, &len, "trial %d/%d epoch %lld/%lld", v->trial + 1, v->n_trials,
+        (long long)v->epoch + 1, (long long)v->n_epochs);
     add(buf, cap, &len, " batch %lld/%lld (%.0f%%) ", (long long)v->batch, (long long)v->n_batches,
         pct);
     add_rate(buf, cap, &len, v->rate, "batch");

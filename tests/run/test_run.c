@@ -54,8 +54,12 @@ static void test_progress_format(void **state)
     host_progress_format(line, sizeof line, &v, 0, 0);
     assert_string_equal(line, "trial 1/5 epoch 3/100 batch 120/500 (24%) 5.1 batch/s, 1:02 left "
                               "| loss a=0.1234 b=0.5");
+    /* Narrower: the bar shrinks first, then the line is cut. */
+    assert_int_equal(host_progress_format(line, sizeof line, &v, 90, 1), 89);
+    assert_string_equal(line, "trial 1/5 epoch 3/100 [==>        ] 120/500  24% 5.1 it/s 1:02 "
+                              "left | loss a 0.1234 b 0.5");
     assert_int_equal(host_progress_format(line, sizeof line, &v, 30, 1), 29);
-    assert_string_equal(line, "trial 1/5 epoch 3/100 [====> ");
+    assert_string_equal(line, "trial 1/5 epoch 3/100 [=>   ]");
 
     v = (host_progress_view){1, 2, 0, 1, 500, 500, 0.5, NAN, 2, names, NULL};
     host_progress_format(line, sizeof line, &v, 200, 1);
