@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Write tests/nyuv2/nyuv2_fixture.txt: PyTorch's values for the NYUv2 task.
+"""Write tests/nyuv2/nyuv2_fixture.txt and nyuv2_model_fixture.txt: PyTorch's
+values for the NYUv2 task.
 
-Two parts, both computed with PyTorch (Debian's python3-torch) and numpy the
-way the reference code (Nash-MTL experiments/nyuv2, from MTAN and CAGrad)
+Three parts, computed with PyTorch (Debian's python3-torch) and numpy the way
+the reference code (Nash-MTL experiments/nyuv2, from MTAN and CAGrad)
 computes them; the code below is written from REFERENCE.md's description and
 PyTorch's documented functions, not copied:
 
@@ -12,13 +13,22 @@ PyTorch's documented functions, not copied:
   * metrics: two batches of hand-made random predictions and ground truth
     (labels with -1, depths and normals with empty pixels) and the nine
     metrics of the pass: mIoU and pixel accuracy from one confusion matrix,
-    depth and normal errors averaged over the batches.
+    depth and normal errors averaged over the batches;
+  * models (nyuv2_model_fixture.txt): SegNet-MTAN and the split SegNet of
+    tools/bench_nyuv2.py with every parameter set by a formula of its position
+    (see formula_weights(), which the C test repeats), a 2 x 3 x 32 x 64 input
+    and targets also given by formulas, computed in float64: the losses, sums
+    of the outputs, the running statistics after the training-mode forward,
+    sums of squares of some parameters' gradients of the summed loss, and the
+    losses of an evaluation-mode forward.  (The model of bench_nyuv2.py gives
+    the same outputs as the reference's models.py, bit for bit, on this
+    input: checked when it was written.)
 
 Format: '#' comments; every other line is `NAME COUNT v1 v2 ...` (floats
 written exactly with %.9g).  Planar (channels first) order, as the C code
 holds scenes.  CI never runs this script; the output file is committed.
 
-Usage: tools/make_nyuv2_sample.py [OUTPUT]   (default tests/nyuv2/nyuv2_fixture.txt)
+Usage: tools/make_nyuv2_sample.py [FOLDER]   (default tests/nyuv2)
 """
 
 import os
@@ -167,10 +177,109 @@ def metrics_part(out, rng):
     write(out, "expected", [miou, acc] + list(sums / batches))
 
 
+# ---- models ---------------------------------------------------------------
+
+MODEL_N, MODEL_H, MODEL_W = 2, 32, 64
+
+# Gradients whose sums of squares the fixture holds (both models have the first four).
+GRAD_PARAMS = [
+    "segnet.encoder_block.0.0.weight",
+    "segnet.conv_block_enc.3.1.0.weight",
+    "segnet.conv_block_dec.0.1.weight",
+    "segnet.pred_task1.1.weight",
+    "segnet.pred_task2.0.bias",
+    "segnet.pred_task3.1.weight",
+    "segnet.encoder_att.1.2.0.weight",
+    "segnet.decoder_att.2.3.3.weight",
+    "segnet.decoder_block_att.0.1.bias",
+]
+RUNNING = ["segnet.encoder_block.0.1.running_mean", "segnet.conv_block_dec.4.1.1.running_var"]
+
+
+def hash_uniform(stream, n):
+    """n values in [-1, 1): a 64-bit mix of (stream, index), as the C test computes them."""
+    k = np.arange(n, dtype=np.uint64)
+    offset = np.uint64(stream * 0xBF58476D1CE4E5B9 % 2 ** 64)
+    x = k * np.uint64(0x9E3779B97F4A7C15) + offset
+    x ^= x >> np.uint64(31)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(29)
+    return (x >> np.uint64(11)).astype(np.float64) * 2.0 ** -53 * 2.0 - 1.0
+
+
+def formula_weights(model):
+    """Parameter j: uniform values of stream j, scaled by kind (float64, then float32)."""
+    for j, (name, p) in enumerate(model.named_parameters()):
+        s = hash_uniform(j, p.numel())
+        if p.dim() == 4:
+            v = np.sqrt(3.0 / (p.numel() // p.shape[0])) * s
+        elif name.endswith(".weight"):
+            v = 1.0 + 0.1 * s
+        else:
+            v = 0.1 * s
+        with torch.no_grad():
+            p.copy_(torch.from_numpy(v.astype(np.float32)).reshape(p.shape))
+
+
+def formula_inputs():
+    n, h, w = MODEL_N, MODEL_H, MODEL_W
+    image = (0.5 + 0.5 * hash_uniform(1000, n * 3 * h * w)).astype(np.float32)
+    image = image.reshape(n, 3, h, w)
+    q = np.arange(n * h * w)
+    label = ((q * 7) % 14 - 1).astype(np.float32).reshape(n, h, w)
+    depth = np.where(q % 5 == 0, 0.0, 1.0 + 0.5 * np.sin(0.3 * q)).astype(np.float32)
+    v = np.stack([np.sin(0.2 * q), np.cos(0.2 * q), np.full(q.shape, 0.5)])
+    v = v / np.linalg.norm(v, axis=0)
+    v[:, q % 7 == 0] = 0.0
+    normal = v.astype(np.float32).reshape(3, n, h, w).transpose(1, 0, 2, 3).copy()
+    return (torch.from_numpy(image), torch.from_numpy(label),
+            torch.from_numpy(depth.reshape(n, 1, h, w)), torch.from_numpy(normal))
+
+
+def bench_module():
+    import importlib.util
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location("bench_nyuv2", os.path.join(here,
+                                                                            "bench_nyuv2.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def model_part(out, name, mtan):
+    bench = bench_module()
+    # float64: the exact values our float32 computation is compared with
+    model = bench.torch_models()(mtan)
+    formula_weights(model)
+    model = model.double()
+    image, label, depth, normal = (x.double() for x in formula_inputs())
+    model.train()
+    pred = model(image)
+    losses = bench.torch_losses(pred, label.long(), depth, normal)
+    losses.sum().backward()
+    out.write(f"# {name}: training-mode forward of the formula batch\n")
+    write(out, name + "_losses", losses.detach().numpy())
+    sums = []
+    for x in pred:
+        x = x.detach().double()
+        sums += [float(x.sum()), float((x * x).sum())]
+    write(out, name + "_output_sums", sums)
+    # the reference wraps its network as `segnet`; the names below carry that prefix
+    params = {"segnet." + k: v for k, v in model.named_parameters()}
+    buffers = {"segnet." + k: v for k, v in model.named_buffers()}
+    write(out, name + "_running", [float(buffers[b].double().sum()) for b in RUNNING])
+    write(out, name + "_grad_ss", [float(params[p].grad.double().pow(2).sum())
+                                   if p in params else -1.0 for p in GRAD_PARAMS])
+    model.eval()
+    with torch.no_grad():
+        losses = bench.torch_losses(model(image), label.long(), depth, normal)
+    write(out, name + "_eval_losses", losses.numpy())
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        here, "..", "tests", "nyuv2", "nyuv2_fixture.txt")
+    folder = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "tests", "nyuv2")
+    path = os.path.join(folder, "nyuv2_fixture.txt")
     rng = np.random.RandomState(20220202)
     torch.set_num_threads(1)
     with open(path, "w") as out:
@@ -178,6 +287,15 @@ def main():
                   f"{torch.__version__}\n")
         augmentation_part(out, rng)
         metrics_part(out, rng)
+    print(f"make_nyuv2_sample: wrote {path}")
+    path = os.path.join(folder, "nyuv2_model_fixture.txt")
+    with open(path, "w") as out:
+        out.write("# NYUv2 model fixture, written by tools/make_nyuv2_sample.py with PyTorch "
+                  f"{torch.__version__}\n")
+        out.write(f"# grad_ss order: {' '.join(GRAD_PARAMS)} (-1: no such parameter)\n")
+        out.write(f"# running order: {' '.join(RUNNING)}\n")
+        model_part(out, "mtan", True)
+        model_part(out, "segnet", False)
     print(f"make_nyuv2_sample: wrote {path}")
 
 

@@ -205,3 +205,66 @@ void tree_remove(const char *dir)
     closedir(d);
     rmdir(dir);
 }
+
+int fixture_load(fixture *fx, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+
+    memset(fx, 0, sizeof *fx);
+    if (!f)
+        return -1;
+    while (getline(&line, &cap, f) > 0) {
+        fixture_entry e;
+        char *p = line, *end;
+        int used;
+
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        if (sscanf(p, "%47s %zu%n", e.name, &e.n, &used) != 2)
+            return -1;
+        p += used;
+        e.v = malloc((e.n ? e.n : 1) * sizeof *e.v);
+        for (size_t i = 0; i < e.n; i++) {
+            e.v[i] = strtod(p, &end);
+            if (end == p)
+                return -1;
+            p = end;
+        }
+        fx->e = realloc(fx->e, (fx->n + 1) * sizeof *fx->e);
+        fx->e[fx->n++] = e;
+    }
+    free(line);
+    fclose(f);
+    return 0;
+}
+
+void fixture_free(fixture *fx)
+{
+    for (size_t i = 0; i < fx->n; i++)
+        free(fx->e[i].v);
+    free(fx->e);
+    memset(fx, 0, sizeof *fx);
+}
+
+const fixture_entry *fixture_next(const fixture *fx, size_t *pos, const char *name)
+{
+    while (*pos < fx->n && strcmp(fx->e[*pos].name, name) != 0)
+        (*pos)++;
+    if (*pos >= fx->n) {
+        fprintf(stderr, "nyuv2 test: no fixture entry '%s'\n", name);
+        abort();
+    }
+    return &fx->e[(*pos)++];
+}
+
+double hash_uniform(uint64_t stream, uint64_t i)
+{
+    uint64_t x = i * 0x9E3779B97F4A7C15ull + stream * 0xBF58476D1CE4E5B9ull;
+
+    x ^= x >> 31;
+    x *= 0x94D049BB133111EBull;
+    x ^= x >> 29;
+    return (double)(x >> 11) * 0x1.0p-53 * 2.0 - 1.0;
+}

@@ -44,6 +44,27 @@ void layout_write(const char *root, int n_train, int n_val, int64_t h, int64_t w
 void layout_values(int split, int index, nyu_field field, int64_t h, int64_t w, uint64_t seed,
                    float *out);
 
+/* A fixture file of tools/make_nyuv2_sample.py: lines `NAME COUNT v1 v2 ...`. */
+typedef struct fixture_entry {
+    char name[48];
+    size_t n;
+    double *v;
+} fixture_entry;
+
+typedef struct fixture {
+    fixture_entry *e;
+    size_t n;
+} fixture;
+
+/* Reads a fixture file ('#' lines are comments); 0 on success. */
+int fixture_load(fixture *fx, const char *path);
+void fixture_free(fixture *fx);
+/* The next entry named `name` at or after *pos (fails the test when none). */
+const fixture_entry *fixture_next(const fixture *fx, size_t *pos, const char *name);
+
+/* Value i of a 64-bit mix of (stream, i), uniform in [-1, 1): the fixture tool's hash_uniform(). */
+double hash_uniform(uint64_t stream, uint64_t i);
+
 /* mkdtemp under /tmp; the caller removes it with tree_remove(). */
 void temp_dir(char *buf, size_t cap, const char *tag);
 void tree_remove(const char *dir);

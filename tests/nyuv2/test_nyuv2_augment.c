@@ -5,8 +5,6 @@
  * cases with known answers, the random draws, and the average of the last
  * epochs with its Delta_m.
  */
-#define _POSIX_C_SOURCE 200809L /* getline */
-
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,72 +31,27 @@
 
 /* ---- the fixture ---------------------------------------------------------- */
 
-typedef struct entry {
-    char name[32];
-    size_t n;
-    double *v;
-} entry;
-
-typedef struct fixture {
-    entry *e;
-    size_t n;
-} fixture;
-
 static fixture fx;
 
 static int load_fixture(void **state)
 {
-    FILE *f = fopen(FIXTURE, "r");
-    char *line = NULL;
-    size_t cap = 0;
-
     (void)state;
-    if (!f)
-        return -1;
-    while (getline(&line, &cap, f) > 0) {
-        entry e;
-        char *p = line, *end;
-        int used;
-
-        if (line[0] == '#' || line[0] == '\n')
-            continue;
-        if (sscanf(p, "%31s %zu%n", e.name, &e.n, &used) != 2)
-            return -1;
-        p += used;
-        e.v = malloc(e.n * sizeof *e.v);
-        for (size_t i = 0; i < e.n; i++) {
-            e.v[i] = strtod(p, &end);
-            if (end == p)
-                return -1;
-            p = end;
-        }
-        fx.e = realloc(fx.e, (fx.n + 1) * sizeof *fx.e);
-        fx.e[fx.n++] = e;
-    }
-    free(line);
-    fclose(f);
-    return 0;
+    return fixture_load(&fx, FIXTURE);
 }
 
 static int free_fixture(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < fx.n; i++)
-        free(fx.e[i].v);
-    free(fx.e);
+    fixture_free(&fx);
     return 0;
 }
 
-/* The next entry named `name` at or after *pos. */
-static const entry *next(size_t *pos, const char *name)
+static const fixture_entry *next(size_t *pos, const char *name)
 {
-    while (*pos < fx.n && strcmp(fx.e[*pos].name, name) != 0)
-        (*pos)++;
-    assert_true(*pos < fx.n);
-    return &fx.e[(*pos)++];
+    return fixture_next(&fx, pos, name);
 }
 
-static void to_float(const entry *e, float *dst, size_t n)
+static void to_float(const fixture_entry *e, float *dst, size_t n)
 {
     assert_int_equal(e->n, n);
     for (size_t i = 0; i < n; i++)
@@ -106,7 +59,7 @@ static void to_float(const entry *e, float *dst, size_t n)
 }
 
 /* The fixture holds float32 values written with 9 digits: they read back exactly as floats. */
-static void compare(const char *what, const float *got, const entry *want, double tol)
+static void compare(const char *what, const float *got, const fixture_entry *want, double tol)
 {
     for (size_t i = 0; i < want->n; i++) {
         if (fabs((double)got[i] - (double)(float)want->v[i]) > tol) {
@@ -121,7 +74,7 @@ static void compare(const char *what, const float *got, const entry *want, doubl
 static void test_augment_fixture(void **state)
 {
     size_t pos = 0;
-    const entry *size = next(&pos, "size");
+    const fixture_entry *size = next(&pos, "size");
     int64_t h = (int64_t)size->v[0], w = (int64_t)size->v[1], hw = h * w;
     nyu_scene orig, s;
     float *tmp = malloc((size_t)(3 * hw) * sizeof *tmp);
@@ -136,7 +89,7 @@ static void test_augment_fixture(void **state)
     to_float(next(&pos, "normal"), orig.normal, (size_t)(3 * hw));
 
     while (pos < fx.n && strcmp(fx.e[pos].name, "case") == 0) {
-        const entry *c = next(&pos, "case");
+        const fixture_entry *c = next(&pos, "case");
         nyu_augment_draw d = {c->v[0], (int64_t)c->v[1], (int64_t)c->v[2], 0, 0, (int)c->v[3]};
 
         d.ch = (int64_t)((double)h / d.scale);
@@ -238,7 +191,7 @@ static void test_augment_identity(void **state)
 static void test_metrics_fixture(void **state)
 {
     size_t pos = 0;
-    const entry *dims = next(&pos, "mbatch");
+    const fixture_entry *dims = next(&pos, "mbatch");
     int64_t n = (int64_t)dims->v[0], hw = (int64_t)(dims->v[1] * dims->v[2]);
     size_t big = (size_t)(n * NYU_N_CLASSES * hw);
     float *logp = malloc(big * sizeof *logp), *label = malloc((size_t)(n * hw) * sizeof(float));
@@ -246,7 +199,7 @@ static void test_metrics_fixture(void **state)
     float *np_ = malloc((size_t)(3 * n * hw) * 4), *nt = malloc((size_t)(3 * n * hw) * 4);
     nyu_metrics m = {0};
     double v[NYU_N_METRICS];
-    const entry *want;
+    const fixture_entry *want;
 
     (void)state;
     nyu_metrics_reset(&m);
