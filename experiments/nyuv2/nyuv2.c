@@ -84,8 +84,8 @@ typedef struct nyu_task {
     float *b_image, *b_label, *b_depth, *b_normal;
     float *p_logp, *p_depth, *p_normal;
 
-    nyu_metrics acc[3]; /* per split */
-    int64_t test_epoch; /* the epoch of the current test pass */
+    nyu_metrics acc[NYU_N_SPLITS]; /* per split */
+    int64_t test_epoch;            /* the epoch of the current test pass */
 
     nyu_final final;
     int trial;
@@ -207,7 +207,7 @@ static void nyu_destroy(void *ptr)
     free(self->p_logp);
     free(self->p_depth);
     free(self->p_normal);
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < NYU_N_SPLITS; s++)
         nyu_metrics_free(&self->acc[s]);
     nyu_final_free(&self->final);
     free(self);
@@ -472,6 +472,34 @@ static mtl_status nyu_trial_end(void *ptr, int trial)
                            self->final_epochs, nyu_metrics_table);
 }
 
+/* ---- checkpoints --------------------------------------------------------------- */
+
+static mtl_status nyu_state_save(void *ptr, void *buf, size_t cap, size_t *len)
+{
+    nyu_task *self = ptr;
+
+    *len = nyu_state_size(&self->final);
+    if (!buf)
+        return MTL_OK;
+    if (cap < *len)
+        return mtl_error_set(MTL_ERR_INVALID,
+                             "state_save: buffer too small (expected %zu bytes, got %zu)", *len,
+                             cap);
+    nyu_state_write(buf, self->trial, &self->final, self->acc);
+    return MTL_OK;
+}
+
+static mtl_status nyu_state_load(void *ptr, const void *buf, size_t len)
+{
+    nyu_task *self = ptr;
+    int trial;
+    mtl_status st = nyu_state_read(buf, len, &trial, &self->final, self->acc);
+
+    if (st == MTL_OK)
+        self->trial = trial;
+    return st;
+}
+
 static const mtl_task_plugin nyu_plugin = {
     .header = MTL_PLUGIN_HEADER(MTL_PLUGIN_TASK, mtl_task_plugin),
     .name = "nyuv2",
@@ -490,6 +518,8 @@ static const mtl_task_plugin nyu_plugin = {
     .forward = nyu_forward,
     .metrics = nyu_metrics_cb,
     .trial_end = nyu_trial_end,
+    .state_save = nyu_state_save,
+    .state_load = nyu_state_load,
 };
 
 MTL_EXPORT const mtl_task_plugin *mtl_task_entry(void);

@@ -26,6 +26,7 @@
 #define NYU_N_TASKS   3
 #define NYU_N_CLASSES 13
 #define NYU_N_METRICS 9
+#define NYU_N_SPLITS  3 /* MTL_SPLIT_TRAIN, VAL, TEST */
 /* Five 2 x 2 poolings: the model needs H and W divisible by 32. */
 #define NYU_SIZE_MULTIPLE 32
 
@@ -281,5 +282,22 @@ double nyu_delta_m(const mtl_metric *metrics, const double values[NYU_N_METRICS]
  */
 mtl_status nyu_final_write(const nyu_final *f, const char *dir, int trial, int64_t epochs,
                            int64_t last, const mtl_metric *metrics);
+
+/* ---- checkpoint state (state.c) ----------------------------------------- */
+
+/* Bytes of the task's state with these records. */
+size_t nyu_state_size(const nyu_final *f);
+
+/* Writes nyu_state_size(f) bytes at p. */
+void nyu_state_write(unsigned char *p, int trial, const nyu_final *f,
+                     const nyu_metrics acc[NYU_N_SPLITS]);
+
+/*
+ * Reads a state of len bytes into the trial, the records and the splits'
+ * metrics, or refuses it (MTL_ERR_DATA, "state_load: ...") changing
+ * nothing.
+ */
+mtl_status nyu_state_read(const unsigned char *p, size_t len, int *trial, nyu_final *f,
+                          nyu_metrics acc[NYU_N_SPLITS]);
 
 #endif /* NYUV2_H */

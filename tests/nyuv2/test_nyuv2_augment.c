@@ -2,8 +2,8 @@
  * NYUv2 data preparation and evaluation against PyTorch: the augmentation
  * (random scale-crop + flip) and the metrics, on the values
  * tools/make_nyuv2_sample.py wrote into nyuv2_fixture.txt; plus hand-made
- * cases with known answers, the random draws, and the average of the last
- * epochs with its Delta_m.
+ * cases with known answers, the random draws, the average of the last
+ * epochs with its Delta_m, and the task's checkpoint state.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -373,13 +373,93 @@ static void test_final_average(void **state)
     assert_true(fabs(nyu_delta_m(table, paper) - -4.04) < 0.01);
 }
 
+/* ---- checkpoint state ---------------------------------------------------------- */
+
+static void fill_metrics(nyu_metrics *m, int seed)
+{
+    nyu_metrics_reset(m);
+    for (int i = 0; i < NYU_N_CLASSES * NYU_N_CLASSES; i++)
+        m->conf[i] = (i * 31 + seed) % 97;
+    m->depth_sum[0] = 1.5 + seed;
+    m->depth_sum[1] = 0.25 * seed;
+    m->depth_batches = 3 + seed;
+    for (int k = 0; k < 5; k++)
+        m->normal_sum[k] = k * 1.125 + seed;
+    m->normal_batches = 4 + seed;
+}
+
+static void test_state_roundtrip(void **state)
+{
+    nyu_final f = {0}, g = {0};
+    nyu_metrics acc[NYU_N_SPLITS], back[NYU_N_SPLITS];
+    double v[NYU_N_METRICS];
+    unsigned char *buf;
+    size_t len;
+    int trial = -1;
+
+    (void)state;
+    memset(acc, 0, sizeof acc);
+    memset(back, 0, sizeof back);
+    for (int e = 0; e < 5; e++) {
+        for (int j = 0; j < NYU_N_METRICS; j++)
+            v[j] = e * 10 + j + 0.5;
+        assert_int_equal(nyu_final_add(&f, e * 2, v), MTL_OK);
+    }
+    for (int s = 0; s < NYU_N_SPLITS; s++)
+        fill_metrics(&acc[s], s + 1);
+    len = nyu_state_size(&f);
+    assert_int_equal(len, 20 + 5 * 80 + 3 * (8 * 169 + 16 + 8 + 40 + 8));
+    buf = malloc(len);
+    nyu_state_write(buf, 2, &f, acc);
+
+    assert_int_equal(nyu_state_read(buf, len, &trial, &g, back), MTL_OK);
+    assert_int_equal(trial, 2);
+    assert_int_equal(g.n, 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(g.records[i].epoch, f.records[i].epoch);
+        assert_memory_equal(g.records[i].values, f.records[i].values, sizeof v);
+    }
+    for (int s = 0; s < NYU_N_SPLITS; s++) {
+        assert_memory_equal(back[s].conf, acc[s].conf, sizeof acc[s].conf);
+        assert_memory_equal(back[s].depth_sum, acc[s].depth_sum, sizeof acc[s].depth_sum);
+        assert_memory_equal(back[s].normal_sum, acc[s].normal_sum, sizeof acc[s].normal_sum);
+        assert_int_equal(back[s].depth_batches, acc[s].depth_batches);
+        assert_int_equal(back[s].normal_batches, acc[s].normal_batches);
+    }
+
+    /* refusals change nothing */
+    assert_int_equal(nyu_state_read(buf, len - 1, &trial, &g, back), MTL_ERR_DATA);
+    assert_string_equal(mtl_error_message(),
+                        "state_load: nyuv2 state of 4691 bytes does not hold 5 epochs' records "
+                        "and 3 splits' metrics");
+    assert_int_equal(g.n, 5);
+    buf[4] = 7;
+    assert_int_equal(nyu_state_read(buf, len, &trial, &g, back), MTL_ERR_DATA);
+    assert_string_equal(mtl_error_message(),
+                        "state_load: unsupported nyuv2 state version (expected 1, got 7)");
+    buf[0] = 'T';
+    assert_int_equal(nyu_state_read(buf, len, &trial, &g, back), MTL_ERR_DATA);
+    assert_string_equal(mtl_error_message(),
+                        "state_load: not an nyuv2 state (expected the magic 'NYUS' and at least "
+                        "20 bytes, got 4692 bytes)");
+    assert_int_equal(trial, 2);
+
+    free(buf);
+    nyu_final_free(&f);
+    nyu_final_free(&g);
+    for (int s = 0; s < NYU_N_SPLITS; s++) {
+        nyu_metrics_free(&acc[s]);
+        nyu_metrics_free(&back[s]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_augment_fixture),  cmocka_unit_test(test_augment_draws),
         cmocka_unit_test(test_augment_identity), cmocka_unit_test(test_metrics_fixture),
         cmocka_unit_test(test_metrics_by_hand),  cmocka_unit_test(test_metrics_even_median),
-        cmocka_unit_test(test_final_average),
+        cmocka_unit_test(test_final_average),    cmocka_unit_test(test_state_roundtrip),
     };
 
     return cmocka_run_group_tests_name("nyuv2 augmentation and metrics", tests, load_fixture,
