@@ -19,6 +19,9 @@
 /* Internal symbols stay out of libmtl's exported ABI. */
 #pragma GCC visibility push(hidden)
 
+/* Activations fused into batch norm (the values of mtl_activation, conv.h). */
+enum { MTL_CONV_ACT_NONE = 0, MTL_CONV_ACT_RELU = 1, MTL_CONV_ACT_SIGMOID = 2 };
+
 /* The geometry of a convolution of one sample. */
 typedef struct mtl_conv_geom {
     int64_t c, h, w;     /* input channels and size */
@@ -70,18 +73,21 @@ typedef struct mtl_conv_backend {
     /* invstd[k] = 1 / sqrt(var[k] + eps) */
     void (*bn_invstd)(int64_t c, const float *var, float eps, float *invstd);
     /*
-     * y = (x - mean) invstd weight + bias per channel; weight, bias NULL: 1, 0
+     * y = act((x - mean) invstd weight + bias) per channel; weight, bias
+     * NULL: 1, 0; act an MTL_CONV_ACT_ value
      */
     void (*bn_forward)(int64_t n, int64_t c, int64_t hw, const float *x, const float *mean,
-                       const float *invstd, const float *weight, const float *bias, float *y);
+                       const float *invstd, const float *weight, const float *bias, int act,
+                       float *y);
     /*
-     * Gradients of bn_forward.  With batch statistics (`training`), dx also
-     * flows through the mean and the variance; dweight += sum dy xhat,
-     * dbias += sum dy.
+     * Gradients of bn_forward, from its input x and output y.  With batch
+     * statistics (`training`), dx also flows through the mean and the
+     * variance; with g = dy act'(y): dweight += sum g xhat, dbias += sum g.
      */
-    void (*bn_backward)(int64_t n, int64_t c, int64_t hw, const float *x, const float *mean,
-                        const float *invstd, const float *weight, const float *dy, int training,
-                        float *dx, float *dweight, float *dbias);
+    void (*bn_backward)(int64_t n, int64_t c, int64_t hw, const float *x, const float *y,
+                        const float *mean, const float *invstd, const float *weight,
+                        const float *dy, int act, int training, float *dx, float *dweight,
+                        float *dbias);
 
     /* ---- pooling, resizing ------------------------------------------- */
     /* 2 x 2, stride 2 max pooling of `planes` planes h x w into h/2 x w/2 */

@@ -173,8 +173,14 @@ mtl_status mtl_batch_norm2d_layer_init(mtl_batch_norm2d_layer *l, mtl_model *m, 
 mtl_tensor *mtl_batch_norm2d_layer_forward(mtl_graph *g, const mtl_batch_norm2d_layer *l,
                                            mtl_tensor *x, int training)
 {
+    return mtl_batch_norm2d_layer_forward_act(g, l, x, training, MTL_ACT_NONE);
+}
+
+mtl_tensor *mtl_batch_norm2d_layer_forward_act(mtl_graph *g, const mtl_batch_norm2d_layer *l,
+                                               mtl_tensor *x, int training, mtl_activation act)
+{
     if (!l)
         return NULL;
-    return mtl_batch_norm2d(g, x, l->weight, l->bias, l->running_mean, l->running_var, training,
-                            l->momentum, l->eps);
+    return mtl_batch_norm2d_act(g, x, l->weight, l->bias, l->running_mean, l->running_var, training,
+                                l->momentum, l->eps, act);
 }

@@ -1,7 +1,14 @@
 /*
  * Normalisation over channels (mtl/conv.h): batch normalisation (Ioffe &
- * Szegedy 2015, Algorithm 1, with PyTorch's running statistics) and the
- * per-pixel L2 normalisation of the MTAN surface-normal head.
+ * Szegedy 2015, Algorithm 1, with PyTorch's running statistics), optionally
+ * followed by a fused ReLU or sigmoid, and the per-pixel L2 normalisation of
+ * the MTAN surface-normal head.
+ *
+ * The fused activation keeps only the batch norm's input and the final
+ * output: the backward pass forms the gradient at the normalised values from
+ * the output (ReLU: where y > 0; sigmoid: y (1 - y)), tile by tile, so a
+ * SegNet block (conv, batch norm, ReLU) keeps two images instead of three
+ * and needs one gradient accumulator less.
  */
 #include <stdio.h>
 
@@ -23,9 +30,9 @@ static void bn_backward(mtl_graph *g, const mtl_node *node, const float *dy)
 
     if (!dx && !dw && !db)
         return;
-    conv_kernels(g)->bn_backward(x->shape[0], c, conv_pixels(x), x->data,
+    conv_kernels(g)->bn_backward(x->shape[0], c, conv_pixels(x), x->data, node->out->data,
                                  stats->data + STAT_MEAN * c, stats->data + STAT_INVSTD * c,
-                                 w ? w->data : NULL, dy, node->op, dx, dw, db);
+                                 w ? w->data : NULL, dy, (int)node->index, node->op, dx, dw, db);
 }
 
 static int bn_writable(mtl_graph *g, const char *what, const mtl_tensor *t)
@@ -106,6 +113,14 @@ mtl_tensor *mtl_batch_norm2d(mtl_graph *g, mtl_tensor *x, mtl_tensor *weight, mt
                              mtl_tensor *running_mean, mtl_tensor *running_var, int training,
                              float momentum, float eps)
 {
+    return mtl_batch_norm2d_act(g, x, weight, bias, running_mean, running_var, training, momentum,
+                                eps, MTL_ACT_NONE);
+}
+
+mtl_tensor *mtl_batch_norm2d_act(mtl_graph *g, mtl_tensor *x, mtl_tensor *weight, mtl_tensor *bias,
+                                 mtl_tensor *running_mean, mtl_tensor *running_var, int training,
+                                 float momentum, float eps, mtl_activation act)
+{
     mtl_tensor *ops[BN_N_IN] = {x, weight, bias, NULL};
     mtl_tensor *y, *stats;
     mtl_node *node;
@@ -114,6 +129,11 @@ mtl_tensor *mtl_batch_norm2d(mtl_graph *g, mtl_tensor *x, mtl_tensor *weight, mt
     if (!conv_operands_ok(g, "mtl_batch_norm2d", 1, ops) ||
         !bn_check(g, x, weight, bias, running_mean, running_var, training, momentum, eps))
         return NULL;
+    if (act != MTL_ACT_NONE && act != MTL_ACT_RELU && act != MTL_ACT_SIGMOID)
+        return mtl_graph_fail(g, MTL_ERR_INVALID,
+                              "conv: mtl_batch_norm2d_act: unknown activation (expected 0, 1 or "
+                              "2, got %d)",
+                              (int)act);
     c = x->shape[1];
     y = conv_result(g, x->ndim, x->shape);
     stats = conv_result(g, 2, (int64_t[]){3, c});
@@ -123,7 +143,7 @@ mtl_tensor *mtl_batch_norm2d(mtl_graph *g, mtl_tensor *x, mtl_tensor *weight, mt
     bn_statistics(g, x, running_mean, running_var, training, momentum, eps, stats->data);
     conv_kernels(g)->bn_forward(x->shape[0], c, conv_pixels(x), x->data, stats->data,
                                 stats->data + STAT_INVSTD * c, weight ? weight->data : NULL,
-                                bias ? bias->data : NULL, y->data);
+                                bias ? bias->data : NULL, (int)act, y->data);
 
     if (conv_needs_grad(g, 3, ops)) {
         node = mtl_graph_record(g, bn_backward, y, BN_N_IN);
@@ -134,6 +154,7 @@ mtl_tensor *mtl_batch_norm2d(mtl_graph *g, mtl_tensor *x, mtl_tensor *weight, mt
         node->in[BN_BIAS] = bias;
         node->in[BN_STATS] = stats;
         node->op = training != 0;
+        node->index = act;
     }
     return y;
 }

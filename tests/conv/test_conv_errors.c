@@ -132,6 +132,10 @@ static void test_batch_norm_errors(void **state)
         e, mtl_batch_norm2d(e->g, zeros(e, 2, 3, 2, 2), NULL, NULL, NULL, NULL, 1, 1.5f, 1e-5f),
         "conv: mtl_batch_norm2d: bad eps or momentum (expected eps > 0 and momentum in "
         "[0, 1], got 1e-05 and 1.5)");
+    expect_error(e,
+                 mtl_batch_norm2d_act(e->g, zeros(e, 2, 3, 2, 2), NULL, NULL, NULL, NULL, 1, 0.1f,
+                                      1e-5f, (mtl_activation)7),
+                 "conv: mtl_batch_norm2d_act: unknown activation (expected 0, 1 or 2, got 7)");
     x = zeros(e, 2, 3, 2, 2);
     expect_error(e,
                  mtl_batch_norm2d(e->g, x, NULL, NULL,

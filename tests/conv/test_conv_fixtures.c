@@ -327,27 +327,35 @@ static void test_attention_block(void **state)
         ct_fill(p, ct_get(e.fx, names[i]));
     }
 
-    a = ct_input_grad(e.g, e.fx, "a");
-    b = ct_input_grad(e.g, e.fx, "b");
-    f = ct_input_grad(e.g, e.fx, "f");
-    h = mtl_relu(e.g, mtl_batch_norm2d_layer_forward(
-                          e.g, &b1,
-                          mtl_conv2d_layer_forward(
-                              e.g, &c1, mtl_concat_channels(e.g, 2, (mtl_tensor *[]){a, b})),
-                          1));
-    y = mtl_mul(e.g,
-                mtl_sigmoid(e.g, mtl_batch_norm2d_layer_forward(
-                                     e.g, &b2, mtl_conv2d_layer_forward(e.g, &c2, h), 1)),
-                f);
-    assert_int_equal(mtl_graph_status(e.g), MTL_OK);
-    check(&e, "y", mtl_tensor_data(y), "y");
-    ct_backprop(e.g, y, e.fx, "dy");
-    check(&e, "da", mtl_tensor_grad(a), "da");
-    check(&e, "db", mtl_tensor_grad(b), "db");
-    check(&e, "df", mtl_tensor_grad(f), "df");
-    for (size_t i = 0; i < 8; i++) {
-        snprintf(ref, sizeof ref, "d%s", names[i]);
-        check(&e, ref, mtl_tensor_grad(mtl_model_param_at(e.m, i)), ref);
+    /* Unfused (relu and sigmoid ops after batch norm), then fused: both against PyTorch. */
+    for (int fused = 0; fused <= 1; fused++) {
+        mtl_tensor *cat, *z1, *z2;
+
+        mtl_graph_reset(e.g);
+        mtl_model_zero_grad(e.m);
+        a = ct_input_grad(e.g, e.fx, "a");
+        b = ct_input_grad(e.g, e.fx, "b");
+        f = ct_input_grad(e.g, e.fx, "f");
+        cat = mtl_concat_channels(e.g, 2, (mtl_tensor *[]){a, b});
+        z1 = mtl_conv2d_layer_forward(e.g, &c1, cat);
+        h = fused ? mtl_batch_norm2d_layer_forward_act(e.g, &b1, z1, 1, MTL_ACT_RELU)
+                  : mtl_relu(e.g, mtl_batch_norm2d_layer_forward(e.g, &b1, z1, 1));
+        z2 = mtl_conv2d_layer_forward(e.g, &c2, h);
+        y = mtl_mul(e.g,
+                    fused ? mtl_batch_norm2d_layer_forward_act(e.g, &b2, z2, 1, MTL_ACT_SIGMOID)
+                          : mtl_sigmoid(e.g, mtl_batch_norm2d_layer_forward(e.g, &b2, z2, 1)),
+                    f);
+        assert_int_equal(mtl_graph_status(e.g), MTL_OK);
+        print_message("%s\n", fused ? "fused batch norm + activation" : "separate ops");
+        check(&e, "y", mtl_tensor_data(y), "y");
+        ct_backprop(e.g, y, e.fx, "dy");
+        check(&e, "da", mtl_tensor_grad(a), "da");
+        check(&e, "db", mtl_tensor_grad(b), "db");
+        check(&e, "df", mtl_tensor_grad(f), "df");
+        for (size_t i = 0; i < 8; i++) {
+            snprintf(ref, sizeof ref, "d%s", names[i]);
+            check(&e, ref, mtl_tensor_grad(mtl_model_param_at(e.m, i)), ref);
+        }
     }
     env_close(&e);
 }

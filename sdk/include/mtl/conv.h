@@ -78,6 +78,26 @@ mtl_tensor *mtl_batch_norm2d(mtl_graph *g, mtl_tensor *x, mtl_tensor *weight,
                              mtl_tensor *running_var, int training,
                              float momentum, float eps);
 
+/* Activations that mtl_batch_norm2d_act() applies to its result. */
+typedef enum mtl_activation {
+    MTL_ACT_NONE = 0,
+    MTL_ACT_RELU = 1,   /* as mtl_relu(): gradient where the output > 0 */
+    MTL_ACT_SIGMOID = 2 /* as mtl_sigmoid() */
+} mtl_activation;
+
+/*
+ * act(mtl_batch_norm2d(...)) as one op: the same values and gradients as
+ * mtl_relu() or mtl_sigmoid() applied to the batch norm's result, without
+ * keeping that intermediate image (a SegNet block of conv, batch norm and
+ * ReLU keeps two images instead of three, and its backward pass needs one
+ * gradient accumulator less).
+ */
+mtl_tensor *mtl_batch_norm2d_act(mtl_graph *g, mtl_tensor *x,
+                                 mtl_tensor *weight, mtl_tensor *bias,
+                                 mtl_tensor *running_mean,
+                                 mtl_tensor *running_var, int training,
+                                 float momentum, float eps, mtl_activation act);
+
 /*
  * x / ||x|| per pixel, the norm taken over the channels of x [n, c, h, w]
  * or [n, c] (x / torch.norm(x, p=2, dim=1, keepdim=True), as the MTAN code
@@ -257,6 +277,11 @@ mtl_status mtl_batch_norm2d_layer_reset(mtl_batch_norm2d_layer *l);
 mtl_tensor *mtl_batch_norm2d_layer_forward(mtl_graph *g,
                                            const mtl_batch_norm2d_layer *l,
                                            mtl_tensor *x, int training);
+/* The same, followed by a fused activation (mtl_batch_norm2d_act). */
+mtl_tensor *mtl_batch_norm2d_layer_forward_act(mtl_graph *g,
+                                               const mtl_batch_norm2d_layer *l,
+                                               mtl_tensor *x, int training,
+                                               mtl_activation act);
 
 #ifdef __cplusplus
 }

@@ -267,15 +267,26 @@ static void cpu_bn_invstd(int64_t c, const float *var, float eps, float *invstd)
         invstd[k] = (float)(1.0 / sqrt((double)var[k] + (double)eps));
 }
 
+/* y = act(y) in place, for the activations fused into batch norm. */
+static void activate(int act, int64_t n, float *y)
+{
+    if (act == MTL_CONV_ACT_RELU) {
+        for (int64_t p = 0; p < n; p++)
+            y[p] = y[p] > 0.0f ? y[p] : 0.0f;
+    } else if (act == MTL_CONV_ACT_SIGMOID) {
+        /* the formula of the unfused mtl_sigmoid, so that both give the same values */
+        for (int64_t p = 0; p < n; p++)
+            y[p] = 1.0f / (1.0f + expf(-y[p]));
+    }
+}
+
 static void cpu_bn_forward(int64_t n, int64_t c, int64_t hw, const float *x, const float *mean,
-                           const float *invstd, const float *weight, const float *bias, float *y)
+                           const float *invstd, const float *weight, const float *bias, int act,
+                           float *y)
 {
     for (int64_t i = 0; i < n * c; i++) {
         int64_t k = i % c;
-        /*
-         * y = x alpha + beta with alpha = invstd w, beta = b - mean alpha
-         * (PyTorch's order).
-         */
+        /* y = x alpha + beta with alpha = invstd w, beta = b - mean alpha (PyTorch's order). */
         float alpha = invstd[k] * (weight ? weight[k] : 1.0f);
         float beta = (bias ? bias[k] : 0.0f) - mean[k] * alpha;
         const float *src = x + i * hw;
@@ -283,22 +294,54 @@ static void cpu_bn_forward(int64_t n, int64_t c, int64_t hw, const float *x, con
 
         for (int64_t p = 0; p < hw; p++)
             dst[p] = src[p] * alpha + beta;
+        activate(act, hw, dst);
     }
 }
 
-static void cpu_bn_backward(int64_t n, int64_t c, int64_t hw, const float *x, const float *mean,
-                            const float *invstd, const float *weight, const float *dy, int training,
-                            float *dx, float *dweight, float *dbias)
+/* Pixels of a plane whose activation gradient is formed at once (on the stack). */
+#define BN_TILE 1024
+
+/*
+ * The gradient at the normalised values of one tile: dy act'(y), with the
+ * unfused ops' rules (ReLU: where y > 0; sigmoid: y (1 - y)); NULL-free.
+ * Returns dy itself when there is no activation.
+ */
+static const float *act_grad(int act, const float *dy, const float *y, int64_t n, float *tile)
+{
+    if (act == MTL_CONV_ACT_RELU) {
+        for (int64_t p = 0; p < n; p++)
+            tile[p] = y[p] > 0.0f ? dy[p] : 0.0f;
+    } else if (act == MTL_CONV_ACT_SIGMOID) {
+        for (int64_t p = 0; p < n; p++)
+            tile[p] = dy[p] * (1.0f - y[p]) * y[p];
+    } else {
+        return dy;
+    }
+    return tile;
+}
+
+static void cpu_bn_backward(int64_t n, int64_t c, int64_t hw, const float *x, const float *y,
+                            const float *mean, const float *invstd, const float *weight,
+                            const float *dy, int act, int training, float *dx, float *dweight,
+                            float *dbias)
 {
     double count = (double)(n * hw);
+    float tile[BN_TILE];
 
     for (int64_t k = 0; k < c; k++) {
         double sum_dy = 0.0, dot = 0.0;
         float w = weight ? weight[k] : 1.0f, is = invstd[k], m = mean[k];
 
         for (int64_t i = 0; i < n; i++) {
-            sum_dy += sum_d(dy + (i * c + k) * hw, hw);
-            dot += sum_dot_dev_d(dy + (i * c + k) * hw, x + (i * c + k) * hw, hw, m);
+            int64_t at = (i * c + k) * hw;
+
+            for (int64_t p0 = 0; p0 < hw; p0 += BN_TILE) {
+                int64_t len = min64(BN_TILE, hw - p0);
+                const float *g = act_grad(act, dy + at + p0, y + at + p0, len, tile);
+
+                sum_dy += sum_d(g, len);
+                dot += sum_dot_dev_d(g, x + at + p0, len, m);
+            }
         }
         if (dweight)
             dweight[k] += (float)(dot * is);
@@ -309,18 +352,24 @@ static void cpu_bn_backward(int64_t n, int64_t c, int64_t hw, const float *x, co
 
         /*
          * With batch statistics, is = 1 / std:
-         *   dx = (dy - mean(dy) - (x - m) is^2 mean(dy (x - m))) is w;
-         * with running ones the statistics are constants: dx = dy is w.
+         *   dx = (g - mean(g) - (x - m) is^2 mean(g (x - m))) is w,  g = dy act'(y);
+         * with running ones the statistics are constants: dx = g is w.
          */
         float scale = is * w;
         float grad_mean = training ? (float)(sum_dy / count) : 0.0f;
         float proj = training ? (float)(dot / count) * is * is : 0.0f;
         for (int64_t i = 0; i < n; i++) {
-            const float *xs = x + (i * c + k) * hw, *g = dy + (i * c + k) * hw;
-            float *d = dx + (i * c + k) * hw;
+            int64_t at = (i * c + k) * hw;
 
-            for (int64_t p = 0; p < hw; p++)
-                d[p] += (g[p] - grad_mean - (xs[p] - m) * proj) * scale;
+            for (int64_t p0 = 0; p0 < hw; p0 += BN_TILE) {
+                int64_t len = min64(BN_TILE, hw - p0);
+                const float *g = act_grad(act, dy + at + p0, y + at + p0, len, tile);
+                const float *xs = x + at + p0;
+                float *d = dx + at + p0;
+
+                for (int64_t p = 0; p < len; p++)
+                    d[p] += (g[p] - grad_mean - (xs[p] - m) * proj) * scale;
+            }
         }
     }
 }
