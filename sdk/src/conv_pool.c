@@ -6,6 +6,7 @@
  * augmentation.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "conv_internal.h"
 
@@ -127,7 +128,7 @@ mtl_tensor *mtl_max_unpool2d(mtl_graph *g, mtl_tensor *x, const mtl_pool_indices
 mtl_status mtl_pool_indices_read(const mtl_pool_indices *ix, int64_t *dst, size_t n)
 {
     int64_t count;
-    int32_t *host;
+    unsigned char *bytes;
 
     if (!ix || !dst)
         return mtl_error_set(MTL_ERR_INVALID, "conv: mtl_pool_indices_read: NULL argument");
@@ -138,13 +139,16 @@ mtl_status mtl_pool_indices_read(const mtl_pool_indices *ix, int64_t *dst, size_
                              "%lld, got %zu)",
                              (long long)count, n);
     /*
-     * The int32 values are copied as raw 4-byte words, then widened in place
-     * from the end.
+     * The int32 words are copied raw into the first half of dst, then
+     * widened in place from the end (memcpy: no aliasing of int32 and int64).
      */
-    host = (int32_t *)(void *)dst;
-    mtl_backend_default()->to_host((float *)(void *)host, (const float *)(const void *)ix->idx, n);
-    for (size_t i = n; i-- > 0;)
-        dst[i] = host[i];
+    bytes = (unsigned char *)dst;
+    mtl_backend_default()->to_host((float *)(void *)bytes, (const float *)(const void *)ix->idx, n);
+    for (size_t i = n; i-- > 0;) {
+        int32_t v;
+        memcpy(&v, bytes + 4 * i, sizeof v);
+        dst[i] = v;
+    }
     return MTL_OK;
 }
 
