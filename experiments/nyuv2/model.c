@@ -289,21 +289,26 @@ mtl_status nyu_net_reset(nyu_net *net, mtl_rng *rng)
 
 /* ---- forward ----------------------------------------------------------- */
 
+/*
+ * Batch norm and its activation run as one op (mtl_batch_norm2d_act): the
+ * same values and gradients, without keeping the normalised image, so a
+ * block keeps two images as PyTorch's in-place ReLU does.
+ */
 static mtl_tensor *block_forward(mtl_graph *g, const nyu_conv_block *blk, mtl_tensor *x,
                                  int training)
 {
     mtl_tensor *y = mtl_conv2d_layer_forward(g, &blk->conv, x);
 
-    return mtl_relu(g, mtl_batch_norm2d_layer_forward(g, &blk->bn, y, training));
+    return mtl_batch_norm2d_layer_forward_act(g, &blk->bn, y, training, MTL_ACT_RELU);
 }
 
 static mtl_tensor *att_forward(mtl_graph *g, const nyu_att_block *att, mtl_tensor *x, int training)
 {
     mtl_tensor *h = mtl_conv2d_layer_forward(g, &att->conv1, x);
 
-    h = mtl_relu(g, mtl_batch_norm2d_layer_forward(g, &att->bn1, h, training));
+    h = mtl_batch_norm2d_layer_forward_act(g, &att->bn1, h, training, MTL_ACT_RELU);
     h = mtl_conv2d_layer_forward(g, &att->conv2, h);
-    return mtl_sigmoid(g, mtl_batch_norm2d_layer_forward(g, &att->bn2, h, training));
+    return mtl_batch_norm2d_layer_forward_act(g, &att->bn2, h, training, MTL_ACT_SIGMOID);
 }
 
 static mtl_tensor *cat2(mtl_graph *g, mtl_tensor *a, mtl_tensor *b)
