@@ -141,8 +141,6 @@ static mtl_status buffers_new(mfashion *self)
     if (!self->order || !self->pixels || !self->logits || !self->labels[0] || !self->labels[1])
         return mtl_error_set(MTL_ERR_NOMEM, "create: out of memory for batches of %lld",
                              (long long)b);
-    for (int64_t i = 0; i < self->data[MTL_SPLIT_TRAIN].n; i++)
-        self->order[i] = i;
     return MTL_OK;
 }
 
@@ -196,8 +194,15 @@ static mtl_status mf_epoch_begin(void *ptr, mtl_split split, int64_t epoch, int6
     if (split < MTL_SPLIT_TRAIN || split > MTL_SPLIT_TEST)
         return mtl_error_set(MTL_ERR_INVALID, "epoch_begin: unknown split %d", (int)split);
     n = self->data[split].n;
-    if (split == MTL_SPLIT_TRAIN)
+    if (split == MTL_SPLIT_TRAIN) {
+        /*
+         * From the identity each time: the order depends only on the stream,
+         * which the host restores when it resumes from a checkpoint.
+         */
+        for (int64_t i = 0; i < n; i++)
+            self->order[i] = i;
         mtl_rng_shuffle(self->host->rng, self->order, (size_t)n);
+    }
     memset(&self->sums[split], 0, sizeof self->sums[split]);
     *n_batches = (n + self->batch_size - 1) / self->batch_size;
     return MTL_OK;
