@@ -63,10 +63,15 @@ mtl_status mtl_error_wrap(mtl_status status, const char *fmt, ...)
     va_end(ap);
     used = strlen(error_message);
     if (used + 2 < sizeof error_message) {
-        memcpy(error_message + used, ": ", 3);
-        used += 2;
+        size_t room = sizeof error_message - used - 3;
+        size_t len = strlen(old);
+
         /* Truncates a long message rather than overflowing the buffer. */
-        strncat(error_message + used, old, sizeof error_message - used - 1);
+        if (len > room)
+            len = room;
+        memcpy(error_message + used, ": ", 2);
+        memcpy(error_message + used + 2, old, len);
+        error_message[used + 2 + len] = '\0';
     }
     return status;
 }
