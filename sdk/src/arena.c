@@ -59,6 +59,10 @@ void *mtl_arena_alloc_slow(mtl_arena *a, size_t bytes)
     mtl_arena_block *last = b;
     size_t cap;
 
+    /* Refused before any size arithmetic below can wrap. */
+    if (bytes > MTL_ARENA_MAX_BYTES)
+        return NULL;
+
     /* The blocks after the current one are free: take the first that fits. */
     for (b = b ? b->next : NULL; b; b = b->next) {
         b->used = 0;

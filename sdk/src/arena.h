@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The largest single allocation an arena grants (see MTL_MAX_TENSOR_BYTES). */
+#define MTL_ARENA_MAX_BYTES ((size_t)1 << 48)
+
 /* Internal symbols stay out of libmtl's exported ABI. */
 #pragma GCC visibility push(hidden)
 
@@ -52,7 +55,10 @@ void mtl_arena_reset(mtl_arena *a);
 
 void *mtl_arena_alloc_slow(mtl_arena *a, size_t bytes);
 
-/* `bytes` rounded up to a multiple of 16 (64 for large requests); NULL on failure. */
+/*
+ * `bytes` rounded up to a multiple of 16 (64 for large requests); NULL on
+ * failure, and for more than MTL_ARENA_MAX_BYTES.
+ */
 static inline void *mtl_arena_alloc(mtl_arena *a, size_t bytes)
 {
     mtl_arena_block *b = a->cur;
@@ -61,7 +67,8 @@ static inline void *mtl_arena_alloc(mtl_arena *a, size_t bytes)
 
     if (b) {
         start = (b->used + align - 1) & ~(align - 1);
-        if (start + bytes <= b->cap) {
+        /* Written so that no sum can wrap, whatever `bytes` is. */
+        if (start <= b->cap && bytes <= b->cap - start) {
             b->used = start + bytes;
             return b->mem + start;
         }

@@ -31,11 +31,7 @@ float *conv_grad(mtl_graph *g, mtl_tensor *t)
 
 mtl_tensor *conv_result(mtl_graph *g, int ndim, const int64_t *shape)
 {
-    int64_t numel = 1;
-
-    for (int d = 0; d < ndim; d++)
-        numel *= shape[d];
-    return mtl_graph_new_tensor(g, MTL_TENSOR_RESULT, ndim, shape, numel);
+    return mtl_graph_new_shaped(g, MTL_TENSOR_RESULT, ndim, shape);
 }
 
 mtl_tensor *conv_scalar_result(mtl_graph *g)
@@ -45,7 +41,7 @@ mtl_tensor *conv_scalar_result(mtl_graph *g)
 
 float *conv_scratch(mtl_graph *g, int64_t count)
 {
-    return mtl_arena_alloc(&g->data, (size_t)count * sizeof(float));
+    return mtl_arena_alloc(&g->data, mtl_array_bytes(count, sizeof(float)));
 }
 
 int conv_check_image(mtl_graph *g, const char *op, const char *what, const mtl_tensor *t,

@@ -102,16 +102,64 @@ mtl_tensor *mtl_graph_fail(mtl_graph *g, mtl_status status, const char *fmt, ...
     ;
 
 /*
+ * The most bytes one tensor (or one scratch buffer) may take.  Far above any
+ * memory a machine has, and low enough that sizes derived from it (arena
+ * blocks, byte offsets) cannot wrap.
+ */
+#define MTL_MAX_TENSOR_BYTES ((size_t)1 << 48)
+
+/*
+ * The element count of a shape and its size in float32 bytes, each product
+ * checked for overflow; 0 with *numel and *bytes unset when a product wraps
+ * or the size exceeds MTL_MAX_TENSOR_BYTES.  Dimensions must be positive.
+ */
+static inline int mtl_shape_size(int ndim, const int64_t *shape, int64_t *numel, size_t *bytes)
+{
+    int64_t n = 1;
+    size_t b;
+
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0 || __builtin_mul_overflow(n, shape[i], &n))
+            return 0;
+    if (__builtin_mul_overflow((size_t)n, sizeof(float), &b) || b > MTL_MAX_TENSOR_BYTES)
+        return 0;
+    *numel = n;
+    *bytes = b;
+    return 1;
+}
+
+/* count elements of elem bytes, or SIZE_MAX (which no arena grants) when it wraps. */
+static inline size_t mtl_array_bytes(int64_t count, size_t elem)
+{
+    size_t b;
+
+    if (count < 0 || __builtin_mul_overflow((size_t)count, elem, &b))
+        return SIZE_MAX;
+    return b;
+}
+
+/* Records "graph: shape [..] is too large (expected at most N bytes)"; returns NULL. */
+mtl_tensor *mtl_graph_fail_size(mtl_graph *g, const char *fn, int ndim, const int64_t *shape);
+
+/*
  * A tensor header in the graph's arena for the values at `data` (NULL: fresh
- * values in the arena, uninitialised); NULL (recorded) on failure.
+ * values in the arena, uninitialised); NULL (recorded) on failure.  The
+ * element count of fresh values is recomputed from the shape with overflow
+ * checks, so an op whose shape arithmetic wraps fails instead of getting a
+ * short buffer.
  */
 static inline mtl_tensor *mtl_graph_new_tensor_at(mtl_graph *g, mtl_tensor_kind kind, int ndim,
                                                   const int64_t *shape, int64_t numel, float *data)
 {
-    mtl_tensor *t = mtl_arena_alloc(&g->meta, sizeof *t);
+    mtl_tensor *t;
+    size_t bytes;
 
-    if (!data)
-        data = mtl_arena_alloc(&g->data, (size_t)numel * sizeof(float));
+    if (!data) {
+        if (!mtl_shape_size(ndim, shape, &numel, &bytes))
+            return mtl_graph_fail_size(g, "graph", ndim, shape);
+        data = mtl_arena_alloc(&g->data, bytes);
+    }
+    t = mtl_arena_alloc(&g->meta, sizeof *t);
     if (!t || !data)
         return mtl_graph_fail(g, MTL_ERR_NOMEM, "graph: out of memory (%lld elements)",
                               (long long)numel);
@@ -126,6 +174,16 @@ static inline mtl_tensor *mtl_graph_new_tensor_at(mtl_graph *g, mtl_tensor_kind 
     t->requires_grad = 0;
     t->retained = 0;
     return t;
+}
+
+/*
+ * A new tensor of the given shape in the graph's arena, values uninitialised,
+ * its element count computed with overflow checks; NULL (recorded) on failure.
+ */
+static inline mtl_tensor *mtl_graph_new_shaped(mtl_graph *g, mtl_tensor_kind kind, int ndim,
+                                               const int64_t *shape)
+{
+    return mtl_graph_new_tensor_at(g, kind, ndim, shape, 0, NULL);
 }
 
 /* A new tensor in the graph's arena, values uninitialised; NULL (recorded) on failure. */
@@ -179,6 +237,7 @@ int64_t mtl_shape_numel(const char *prefix, int ndim, const int64_t *shape);
 
 /* "[3, 4]" into buf. */
 const char *mtl_shape_format(const mtl_tensor *t, char *buf, size_t cap);
+const char *mtl_shape_format_dims(int ndim, const int64_t *shape, char *buf, size_t cap);
 
 #pragma GCC visibility pop
 

@@ -93,6 +93,16 @@ mtl_tensor *mtl_graph_fail(mtl_graph *g, mtl_status status, const char *fmt, ...
     return NULL;
 }
 
+mtl_tensor *mtl_graph_fail_size(mtl_graph *g, const char *fn, int ndim, const int64_t *shape)
+{
+    char dims[160];
+
+    mtl_shape_format_dims(ndim, shape, dims, sizeof dims);
+    return mtl_graph_fail(g, MTL_ERR_INVALID,
+                          "%s: shape %s is too large (expected at most %zu bytes)", fn, dims,
+                          MTL_MAX_TENSOR_BYTES);
+}
+
 mtl_tensor *mtl_graph_input(mtl_graph *graph, int ndim, const int64_t *shape)
 {
     int64_t numel;

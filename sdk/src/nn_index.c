@@ -124,7 +124,7 @@ float *nn_grad(mtl_graph *g, mtl_tensor *t)
 
 float *nn_scratch(mtl_graph *g, int64_t count)
 {
-    return mtl_arena_alloc(&g->data, (size_t)count * sizeof(float));
+    return mtl_arena_alloc(&g->data, mtl_array_bytes(count, sizeof(float)));
 }
 
 mtl_tensor *nn_result(mtl_graph *g, int64_t d0, int64_t d1)
@@ -133,7 +133,7 @@ mtl_tensor *nn_result(mtl_graph *g, int64_t d0, int64_t d1)
 
     if (d1 <= 0)
         return mtl_graph_new_tensor(g, MTL_TENSOR_RESULT, 1, shape, d0);
-    return mtl_graph_new_tensor(g, MTL_TENSOR_RESULT, 2, shape, d0 * d1);
+    return mtl_graph_new_shaped(g, MTL_TENSOR_RESULT, 2, shape);
 }
 
 static void format_dims(char *buf, size_t cap, int ndim, const int64_t *dims)

@@ -252,7 +252,7 @@ mtl_status mtl_set2set_init(mtl_set2set *l, mtl_model *m, const char *name, mtl_
 static mtl_tensor *zeros(mtl_graph *g, int64_t rows, int64_t cols)
 {
     int64_t shape[2] = {rows, cols};
-    mtl_tensor *t = mtl_graph_new_tensor(g, MTL_TENSOR_INPUT, 2, shape, rows * cols);
+    mtl_tensor *t = mtl_graph_new_shaped(g, MTL_TENSOR_INPUT, 2, shape);
 
     if (t)
         g->be->fill(t->numel, 0.0f, t->data);

@@ -167,7 +167,7 @@ mtl_tensor *mtl_concat(mtl_graph *g, int n, mtl_tensor *const *items)
     memcpy(shape, items[0]->shape, sizeof shape);
     shape[ndim - 1] = width;
     rows = items[0]->numel / items[0]->shape[ndim - 1];
-    y = mtl_graph_new_tensor(g, MTL_TENSOR_RESULT, ndim, shape, rows * width);
+    y = mtl_graph_new_shaped(g, MTL_TENSOR_RESULT, ndim, shape);
     if (!y)
         return NULL;
     for (int i = 0; i < n; i++) {

@@ -458,7 +458,7 @@ mtl_tensor *mtl_matmul(mtl_graph *g, mtl_tensor *a, mtl_tensor *b)
     }
     shape[0] = a->shape[0];
     shape[1] = b->shape[1];
-    y = mtl_graph_new_tensor(g, MTL_TENSOR_RESULT, 2, shape, shape[0] * shape[1]);
+    y = mtl_graph_new_shaped(g, MTL_TENSOR_RESULT, 2, shape);
     if (!y)
         return NULL;
     g->be->gemm(0, 0, shape[0], shape[1], a->shape[1], 1.0f, a->data, a->shape[1], b->data,

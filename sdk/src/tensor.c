@@ -89,17 +89,22 @@ float mtl_tensor_item(const mtl_tensor *t)
     return v;
 }
 
-const char *mtl_shape_format(const mtl_tensor *t, char *buf, size_t cap)
+const char *mtl_shape_format_dims(int ndim, const int64_t *shape, char *buf, size_t cap)
 {
     size_t used = 0;
 
     used += (size_t)snprintf(buf, cap, "[");
-    for (int i = 0; i < t->ndim && used < cap; i++)
-        used += (size_t)snprintf(buf + used, cap - used, "%s%lld", i ? ", " : "",
-                                 (long long)t->shape[i]);
+    for (int i = 0; i < ndim && used < cap; i++)
+        used +=
+            (size_t)snprintf(buf + used, cap - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
     if (used < cap)
         snprintf(buf + used, cap - used, "]");
     return buf;
+}
+
+const char *mtl_shape_format(const mtl_tensor *t, char *buf, size_t cap)
+{
+    return mtl_shape_format_dims(t->ndim, t->shape, buf, cap);
 }
 
 /* ---- models ------------------------------------------------------------ */
@@ -156,6 +161,8 @@ static mtl_param *model_find(const mtl_model *m, const char *name)
 int64_t mtl_shape_numel(const char *fn, int ndim, const int64_t *shape)
 {
     int64_t numel = 1;
+    size_t bytes;
+    char dims[160];
 
     if (ndim < 0 || ndim > MTL_MAX_DIMS) {
         mtl_error_set(MTL_ERR_INVALID, "%s: bad number of dimensions (expected 0 to %d, got %d)",
@@ -172,11 +179,12 @@ int64_t mtl_shape_numel(const char *fn, int ndim, const int64_t *shape)
                           (long long)shape[i]);
             return -1;
         }
-        if (numel > INT64_MAX / shape[i]) {
-            mtl_error_set(MTL_ERR_INVALID, "%s: too many elements", fn);
-            return -1;
-        }
-        numel *= shape[i];
+    }
+    if (!mtl_shape_size(ndim, shape, &numel, &bytes)) {
+        mtl_shape_format_dims(ndim, shape, dims, sizeof dims);
+        mtl_error_set(MTL_ERR_INVALID, "%s: shape %s is too large (expected at most %zu bytes)", fn,
+                      dims, MTL_MAX_TENSOR_BYTES);
+        return -1;
     }
     return numel;
 }

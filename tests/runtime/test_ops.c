@@ -717,6 +717,33 @@ static void test_error_messages(void **state)
                  "graph: mtl_graph_input: dimension 1 is not positive (got 0)");
 }
 
+/* Element and byte counts that wrap are refused, never turned into a short buffer. */
+static void test_sizes_that_overflow(void **state)
+{
+    fixture *f = *state;
+    mtl_graph *g = f->g;
+    mtl_model *m = NULL;
+
+    mtl_graph_reset(g);
+    assert_fails(g, mtl_graph_input(g, 2, (int64_t[]){2147483648, 2147483648}), MTL_ERR_INVALID,
+                 "graph: mtl_graph_input: shape [2147483648, 2147483648] is too large (expected "
+                 "at most 281474976710656 bytes)");
+    assert_fails(g, mtl_graph_input(g, 2, (int64_t[]){INT64_MAX / 2 + 1, 3}), MTL_ERR_INVALID,
+                 "graph: mtl_graph_input: shape [4611686018427387904, 3] is too large (expected "
+                 "at most 281474976710656 bytes)");
+    assert_fails(g, mtl_graph_input(g, 1, (int64_t[]){((int64_t)1 << 46) + 1}), MTL_ERR_INVALID,
+                 "graph: mtl_graph_input: shape [70368744177665] is too large (expected at most "
+                 "281474976710656 bytes)");
+
+    assert_int_equal(mtl_model_create(&m), MTL_OK);
+    assert_null(
+        mtl_model_param(m, "w", MTL_ROLE_SHARED, -1, 0, 3, (int64_t[]){1 << 20, 1 << 20, 1 << 20}));
+    assert_string_equal(mtl_error_message(),
+                        "model: mtl_model_param: 'w': shape [1048576, 1048576, 1048576] is too "
+                        "large (expected at most 281474976710656 bytes)");
+    mtl_model_destroy(m);
+}
+
 static void test_errors_are_sticky(void **state)
 {
     fixture *f = *state;
@@ -776,6 +803,7 @@ int main(void)
         cmocka_unit_test(test_pow_zero_exponent),
         cmocka_unit_test(test_broadcast_shapes_and_grads),
         cmocka_unit_test(test_error_messages),
+        cmocka_unit_test(test_sizes_that_overflow),
         cmocka_unit_test(test_errors_are_sticky),
     };
 
