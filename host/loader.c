@@ -5,6 +5,8 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -122,15 +124,74 @@ static mtl_status resolve(const host_paths *paths, mtl_plugin_kind kind, const c
     return not_found(paths, kind, arg);
 }
 
-/* Refuses what dlopen would refuse with a less helpful message. */
+/*
+ * A file cut short makes the dynamic loader fault (SIGBUS) when it touches a
+ * mapped page past the end, so the ELF header, the program headers and every
+ * PT_LOAD segment's file range, and the section header table, must lie within the file.
+ */
+static mtl_status elf_refuse(const char *path, const char *what, unsigned long long need,
+                             unsigned long long size)
+{
+    return mtl_error_set(MTL_ERR_PLUGIN,
+                         "loader: truncated or corrupt shared object: %s: %s ends past the end of "
+                         "the file (expected a file of at least %llu bytes, got %llu)",
+                         path, what, need, size);
+}
+
+static int range_past(unsigned long long off, unsigned long long len, unsigned long long size)
+{
+    return off > size || len > size - off;
+}
+
+static mtl_status check_elf(const char *path, int fd, unsigned long long size)
+{
+    Elf64_Ehdr eh;
+    char what[64];
+
+    if (size < sizeof eh || pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh)
+        return elf_refuse(path, "the ELF header", sizeof eh, size);
+    if (eh.e_ident[EI_CLASS] != ELFCLASS64)
+        return mtl_error_set(MTL_ERR_PLUGIN,
+                             "loader: not a shared object for this host: %s (expected a 64-bit "
+                             "ELF file, got ELF class %d)",
+                             path, eh.e_ident[EI_CLASS]);
+    if (eh.e_phentsize != sizeof(Elf64_Phdr) && eh.e_phnum > 0)
+        return mtl_error_set(MTL_ERR_PLUGIN,
+                             "loader: corrupt shared object: %s: program header size (expected "
+                             "%zu, got %u)",
+                             path, sizeof(Elf64_Phdr), eh.e_phentsize);
+    if (range_past(eh.e_phoff, (unsigned long long)eh.e_phnum * sizeof(Elf64_Phdr), size))
+        return elf_refuse(path, "the program header table",
+                          eh.e_phoff + (unsigned long long)eh.e_phnum * sizeof(Elf64_Phdr), size);
+    if (eh.e_shnum > 0 &&
+        range_past(eh.e_shoff, (unsigned long long)eh.e_shnum * eh.e_shentsize, size))
+        return elf_refuse(path, "the section header table",
+                          eh.e_shoff + (unsigned long long)eh.e_shnum * eh.e_shentsize, size);
+    for (unsigned i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        off_t at = (off_t)(eh.e_phoff + (unsigned long long)i * sizeof ph);
+
+        if (pread(fd, &ph, sizeof ph, at) != (ssize_t)sizeof ph)
+            return elf_refuse(path, "the program header table", (unsigned long long)at + sizeof ph,
+                              size);
+        if (ph.p_type == PT_LOAD && range_past(ph.p_offset, ph.p_filesz, size)) {
+            snprintf(what, sizeof what, "PT_LOAD segment %u", i);
+            return elf_refuse(path, what, ph.p_offset + ph.p_filesz, size);
+        }
+    }
+    return MTL_OK;
+}
+
+/* Refuses what dlopen would refuse with a less helpful message, or crash on. */
 static mtl_status check_file(const char *path)
 {
     static const unsigned char elf[4] = {0x7f, 'E', 'L', 'F'};
     unsigned char magic[4] = {0};
     struct stat sb;
     char why[128];
-    FILE *f;
-    size_t got;
+    int fd;
+    ssize_t got;
+    mtl_status st;
 
     if (stat(path, &sb) != 0 && errno == ENOENT)
         return mtl_error_set(MTL_ERR_PLUGIN,
@@ -138,23 +199,26 @@ static mtl_status check_file(const char *path)
     if (stat(path, &sb) != 0)
         return mtl_error_set(MTL_ERR_PLUGIN, "loader: cannot open plugin: %s: %s", path,
                              host_strerror(errno, why, sizeof why));
-    if (S_ISDIR(sb.st_mode))
+    if (!S_ISREG(sb.st_mode))
         return mtl_error_set(MTL_ERR_PLUGIN,
                              "loader: not a shared object: %s (expected an ELF shared object, got "
-                             "a directory)",
-                             path);
-    f = fopen(path, "rb");
-    if (!f)
+                             "%s)",
+                             path, host_file_kind(sb.st_mode));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return mtl_error_set(MTL_ERR_PLUGIN, "loader: cannot open plugin: %s: %s", path,
                              host_strerror(errno, why, sizeof why));
-    got = fread(magic, 1, sizeof magic, f);
-    fclose(f);
-    if (got != sizeof magic || memcmp(magic, elf, sizeof elf) != 0)
+    got = pread(fd, magic, sizeof magic, 0);
+    if (got != (ssize_t)sizeof magic || memcmp(magic, elf, sizeof elf) != 0) {
+        close(fd);
         return mtl_error_set(MTL_ERR_PLUGIN,
                              "loader: not a shared object: %s (expected an ELF shared object, got "
                              "a file without an ELF header)",
                              path);
-    return MTL_OK;
+    }
+    st = check_elf(path, fd, (unsigned long long)sb.st_size);
+    close(fd);
+    return st;
 }
 
 /* ---- opening it ------------------------------------------------------- */

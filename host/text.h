@@ -44,4 +44,7 @@ const char *host_nearest(const char *word, const char *const *candidates, size_t
 /* strerror(err) with its first letter lowercased, per the message shape. */
 const char *host_strerror(int err, char *buf, size_t cap);
 
+/* What a stat() mode is, for messages: "a directory", "a FIFO", "a regular file"... */
+const char *host_file_kind(unsigned mode);
+
 #endif /* MTL_HOST_TEXT_H */

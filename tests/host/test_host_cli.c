@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <elf.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +172,61 @@ static void test_loader_not_shared_object(void **state)
              "directory)",
              broken);
     expect_load_error(broken, "fx_linear", msg);
+}
+
+/* A copy of fx_weights.so cut to `size` bytes, in its own folder; its ELF header in *eh. */
+static void cut_copy(char *path, size_t cap, const char *dir_name, size_t size, Elf64_Ehdr *eh)
+{
+    char src[PATH_MAX], dir[PATH_MAX];
+    FILE *in, *out;
+    size_t n;
+    static char bytes[1 << 20];
+
+    snprintf(src, sizeof src, "%s/fx_weights.so", good);
+    tmp_path(dir, sizeof dir, dir_name);
+    mkdir(dir, 0755);
+    snprintf(path, cap, "%s/fx_cut.so", dir);
+    in = fopen(src, "rb");
+    assert_non_null(in);
+    n = fread(bytes, 1, sizeof bytes, in);
+    fclose(in);
+    assert_true(n >= sizeof *eh && n < sizeof bytes);
+    memcpy(eh, bytes, sizeof *eh);
+    out = fopen(path, "wb");
+    assert_non_null(out);
+    assert_int_equal(fwrite(bytes, 1, size < n ? size : n, out), size < n ? size : n);
+    fclose(out);
+}
+
+/* dlopen of a file cut short faults (SIGBUS); the loader checks the ELF ranges first. */
+static void test_loader_truncated(void **state)
+{
+    char path[PATH_MAX], msg[8192];
+    Elf64_Ehdr eh;
+    hh_result r;
+
+    (void)state;
+    cut_copy(path, sizeof path, "cut_headers", 64, &eh);
+    snprintf(msg, sizeof msg,
+             "mtlhost: loader: truncated or corrupt shared object: %s: the program header table "
+             "ends past the end of the file (expected a file of at least %llu bytes, got 64)",
+             path, (unsigned long long)(eh.e_phoff + eh.e_phnum * sizeof(Elf64_Phdr)));
+    expect_load_error(path, "fx_linear", msg);
+    cut_copy(path, sizeof path, "cut_sections", (size_t)eh.e_shoff, &eh);
+    snprintf(msg, sizeof msg,
+             "mtlhost: loader: truncated or corrupt shared object: %s: the section header table "
+             "ends past the end of the file (expected a file of at least %llu bytes, got %llu)",
+             path,
+             (unsigned long long)(eh.e_shoff + (unsigned long long)eh.e_shnum * eh.e_shentsize),
+             (unsigned long long)eh.e_shoff);
+    expect_load_error(path, "fx_linear", msg);
+    /* Listing names the reason for that file and goes on. */
+    snprintf(path, sizeof path, "%s/cut_sections:%s", hh_tmpdir(), good);
+    RUN(&r, path, "--list-methods");
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "  fx_cut         rejected: loader: truncated or corrupt"));
+    assert_non_null(strstr(r.out, "fx_weights"));
+    hh_free(&r);
 }
 
 static void test_loader_no_entry(void **state)
@@ -696,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_loader_missing),
         cmocka_unit_test(test_loader_not_shared_object),
+        cmocka_unit_test(test_loader_truncated),
         cmocka_unit_test(test_loader_no_entry),
         cmocka_unit_test(test_loader_abi_major),
         cmocka_unit_test(test_loader_struct_too_small),
