@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- the host's own keys --------------------------------------------- */
 
@@ -592,7 +595,56 @@ typedef struct ini_state {
     int error_line; /* first error of ours, 0 when none */
     mtl_status error;
     int seen_line[HOST_N_SECTIONS][256]; /* where each key was set in this file */
+    size_t bytes;                        /* read so far */
 } ini_state;
+
+static mtl_status too_big(const char *path, unsigned long long size)
+{
+    return mtl_error_set(MTL_ERR_CONFIG,
+                         "config: file too large: %s (expected at most %d bytes, got %llu)", path,
+                         HOST_INI_MAX_BYTES, size);
+}
+
+/*
+ * Opens a configuration file that must be a regular file of at most
+ * HOST_INI_MAX_BYTES: a FIFO would block, a device never end, a directory read as empty.
+ * O_NONBLOCK keeps open() of a FIFO without a writer from blocking before fstat says what it is.
+ */
+static mtl_status ini_open(const char *path, FILE **file)
+{
+    char why[256];
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+    if (fd < 0)
+        return mtl_error_set(MTL_ERR_CONFIG, "config: cannot open file: %s: %s", path,
+                             host_strerror(errno, why, sizeof why));
+    if (fstat(fd, &sb) != 0) {
+        mtl_status st = mtl_error_set(MTL_ERR_CONFIG, "config: cannot open file: %s: %s", path,
+                                      host_strerror(errno, why, sizeof why));
+        close(fd);
+        return st;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        const char *kind = host_file_kind(sb.st_mode);
+        close(fd);
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "config: not a regular file: %s (expected an INI file, got %s)", path,
+                             kind);
+    }
+    if (sb.st_size > HOST_INI_MAX_BYTES) {
+        close(fd);
+        return too_big(path, (unsigned long long)sb.st_size);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    *file = fdopen(fd, "r");
+    if (!*file) {
+        close(fd);
+        return mtl_error_set(MTL_ERR_CONFIG, "config: cannot open file: %s: %s", path,
+                             host_strerror(errno, why, sizeof why));
+    }
+    return MTL_OK;
+}
 
 static void ini_fail(ini_state *s, mtl_status st)
 {
@@ -637,13 +689,23 @@ static void ini_check_section(ini_state *s, const char *line)
 static char *ini_reader_fn(char *str, int num, void *stream)
 {
     ini_state *s = stream;
-    ssize_t got = getline(&s->line, &s->line_cap, s->file);
+    ssize_t got;
     char *text;
     size_t len, body;
 
+    /* Stop at the first error: its message must stay the current one. */
+    if (s->error_line)
+        return NULL;
+    got = getline(&s->line, &s->line_cap, s->file);
     if (got < 0)
         return NULL;
     s->lineno++;
+    s->bytes += (size_t)got;
+    if (s->bytes > HOST_INI_MAX_BYTES) {
+        /* The file grew after it was checked. */
+        ini_fail(s, too_big(s->path, s->bytes));
+        return NULL;
+    }
     text = s->line;
     while (*text == ' ' || *text == '\t')
         text++;
@@ -726,7 +788,6 @@ static void syntax_error(ini_state *s, int lineno)
 mtl_status host_config_load_ini(host_config *cfg, const char *path)
 {
     ini_state *s = calloc(1, sizeof *s);
-    char why[256];
     mtl_status st = MTL_OK;
     int rc;
 
@@ -734,10 +795,8 @@ mtl_status host_config_load_ini(host_config *cfg, const char *path)
         return mtl_error_set(MTL_ERR_NOMEM, "config: out of memory: reading %s", path);
     s->cfg = cfg;
     s->path = path;
-    s->file = fopen(path, "r");
-    if (!s->file) {
-        st = mtl_error_set(MTL_ERR_CONFIG, "config: cannot open file: %s: %s", path,
-                           host_strerror(errno, why, sizeof why));
+    st = ini_open(path, &s->file);
+    if (st != MTL_OK) {
         free(s);
         return st;
     }

@@ -22,6 +22,9 @@
 #include "mtl/plugin.h"
 #include "text.h"
 
+/* The largest --config file read (a resolved config.ini is a few KiB). */
+#define HOST_INI_MAX_BYTES (1 << 20)
+
 typedef enum host_section_id {
     HOST_SEC_TRAIN = 0,
     HOST_SEC_METHOD = 1,

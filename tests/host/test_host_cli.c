@@ -466,6 +466,35 @@ static void test_config_file_errors(void **state)
              missing);
     run_config(&r, NULL, "--config", missing);
     expect_error(&r, 2, msg);
+    /* Only a regular file: a FIFO blocks, a device never ends, a directory reads as empty. */
+    run_config(&r, NULL, "--config", "/dev/zero");
+    expect_error(&r, 2,
+                 "mtlhost: config: not a regular file: /dev/zero (expected an INI file, got a "
+                 "character device)");
+    snprintf(msg, sizeof msg,
+             "mtlhost: config: not a regular file: %s (expected an INI file, got a directory)",
+             hh_tmpdir());
+    run_config(&r, NULL, "--config", hh_tmpdir());
+    expect_error(&r, 2, msg);
+    tmp_path(missing, sizeof missing, "fifo.ini");
+    assert_int_equal(mkfifo(missing, 0600), 0);
+    snprintf(msg, sizeof msg,
+             "mtlhost: config: not a regular file: %s (expected an INI file, got a FIFO)", missing);
+    run_config(&r, NULL, "--config", missing);
+    expect_error(&r, 2, msg);
+    {
+        static char big[(1 << 20) + 2];
+        memset(big, '#', sizeof big - 1);
+        big[sizeof big - 1] = '\0';
+        tmp_path(missing, sizeof missing, "big.ini");
+        hh_write(missing, big);
+        snprintf(msg, sizeof msg,
+                 "mtlhost: config: file too large: %s (expected at most 1048576 bytes, got "
+                 "1048577)",
+                 missing);
+        run_config(&r, NULL, "--config", missing);
+        expect_error(&r, 2, msg);
+    }
 }
 
 /* ---- runs ------------------------------------------------------------- */
