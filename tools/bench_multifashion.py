@@ -173,13 +173,12 @@ def main():
         torch_worker(args.torch_worker, args.steps, args.threads)
         return
 
-    have_torch = args.side != "ours"
-    if have_torch:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            print("# PyTorch is not installed (apt-get install python3-torch): ours only")
-            have_torch = False
+    # Asked of a child: importing torch here would make this process large, and every child
+    # forked from it would report that size as its peak (ru_maxrss counts the time before exec).
+    have_torch = args.side != "ours" and subprocess.run(
+        [sys.executable, "-c", "import torch"], stderr=subprocess.DEVNULL).returncode == 0
+    if args.side != "ours" and not have_torch:
+        print("# PyTorch is not installed (apt-get install python3-torch): ours only")
 
     print(f"# Multi-Fashion training step, batch {BATCH}, {args.threads} threads, "
           f"{args.steps} timed steps")

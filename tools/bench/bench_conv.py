@@ -110,9 +110,9 @@ def main():
     print(ours_out.rstrip())
     print(f"# ours: peak resident {ours_mb:.0f} MB")
 
-    try:
-        import torch  # noqa: F401  (only to know whether the worker can run)
-    except ImportError:
+    # Asked of a child: importing torch here would make this process large, and a child forked
+    # from it would report that size as its peak (ru_maxrss counts the time before exec).
+    if subprocess.run([sys.executable, "-c", "import torch"], stderr=subprocess.DEVNULL).returncode:
         print("# PyTorch is not installed (apt-get install python3-torch): no ratios")
         return
     env.pop("OPENBLAS_CORETYPE", None)
