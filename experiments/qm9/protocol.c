@@ -34,9 +34,12 @@ mtl_status qm9_split_make(qm9_split *s, int64_t n_molecules, int64_t n_test, int
                           uint64_t seed)
 {
     mtl_rng rng;
+    int64_t sum;
 
     s->order = NULL;
-    if (n_test < 0 || n_val < 0 || n_test + n_val >= n_molecules)
+    /* The sum is checked for overflow: sizes near INT64_MAX are as wrong as any too large. */
+    if (n_test < 0 || n_val < 0 || __builtin_add_overflow(n_test, n_val, &sum) ||
+        sum >= n_molecules)
         return mtl_error_set(MTL_ERR_CONFIG,
                              "split: task.test_size + task.val_size leave no training molecule "
                              "(expected a sum below %lld, got %lld + %lld)",

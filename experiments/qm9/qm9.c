@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dataset.h"
@@ -24,6 +25,10 @@
 #include "mtl/mtl.h"
 #include "protocol.h"
 
+/* A bound on split sizes far above QM9's 130,831 molecules; the dataset's own count is checked
+ * later. */
+#define QM9_MAX_MOLECULES 10000000
+
 static const mtl_option qm9_options[] = {
     {"data", MTL_OPT_STRING, "data/qm9.mtlq", NULL, 0, 0, 0,
      "the .mtlq dataset file; a relative path is looked up in the current folder, then in the "
@@ -31,10 +36,10 @@ static const mtl_option qm9_options[] = {
     {"node_features", MTL_OPT_ENUM, "full", "full|pyg", 0, 0, 0,
      "full: RDKit's aromatic and hybridization features and aromatic bonds; pyg: as PyG's QM9 "
      "(columns 6-9 zero, aromatic rings as Kekule single/double bonds)"},
-    {"test_size", MTL_OPT_INT, "10000", NULL, MTL_OPT_HAS_MIN, 0, 0,
-     "molecules of the test split (the first of the shuffled order)"},
-    {"val_size", MTL_OPT_INT, "10000", NULL, MTL_OPT_HAS_MIN, 0, 0,
-     "molecules of the validation split (the next ones); the rest train"},
+    {"test_size", MTL_OPT_INT, "10000", NULL, MTL_OPT_HAS_MIN | MTL_OPT_HAS_MAX, 0,
+     QM9_MAX_MOLECULES, "molecules of the test split (the first of the shuffled order)"},
+    {"val_size", MTL_OPT_INT, "10000", NULL, MTL_OPT_HAS_MIN | MTL_OPT_HAS_MAX, 0,
+     QM9_MAX_MOLECULES, "molecules of the validation split (the next ones); the rest train"},
     {"split_seed", MTL_OPT_INT, "-1", NULL, MTL_OPT_HAS_MIN, -1, 0,
      "seed of the split's shuffle; -1: the run's train.seed"},
     {"max_train_batches", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN, 0, 0,
@@ -110,6 +115,22 @@ static mtl_status qm9_read_options(qm9_task *self, int64_t *test_size, int64_t *
     return MTL_OK;
 }
 
+/* Refuses a directory or a device as the dataset before reading it. */
+static mtl_status qm9_check_regular(const char *path)
+{
+    struct stat sb;
+
+    if (stat(path, &sb) != 0)
+        return mtl_error_set(MTL_ERR_DATA, "data: cannot open '%s': %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode))
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: '%s' is a directory (expected a .mtlq dataset file)", path);
+    if (!S_ISREG(sb.st_mode))
+        return mtl_error_set(
+            MTL_ERR_DATA, "data: '%s' is not a regular file (expected a .mtlq dataset file)", path);
+    return MTL_OK;
+}
+
 /*
  * The dataset file: `data` as given when absolute or present from the
  * current folder, else under the project's data folder.
@@ -118,13 +139,16 @@ static mtl_status qm9_find_data(const qm9_task *self, const char *data, char *pa
 {
     const char *dir = self->host->data_dir;
 
+    if (!data[0])
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "data: task.data is an empty path (expected a .mtlq dataset file)");
     snprintf(path, cap, "%s", data);
     if (data[0] == '/' || access(data, F_OK) == 0)
-        return MTL_OK;
+        return qm9_check_regular(path);
     if (dir && *dir) {
         snprintf(path, cap, "%s/%s", dir, data);
         if (access(path, F_OK) == 0)
-            return MTL_OK;
+            return qm9_check_regular(path);
     }
     return mtl_error_set(MTL_ERR_DATA,
                          "data: no QM9 dataset file '%s' (looked in the current folder%s%s%s); "
@@ -133,6 +157,20 @@ static mtl_status qm9_find_data(const qm9_task *self, const char *data, char *pa
                          "data/qm9.mtlq",
                          data, dir && *dir ? " and in '" : "", dir && *dir ? dir : "",
                          dir && *dir ? "'" : "");
+}
+
+/*
+ * A batch holds at most the whole dataset; a larger train.batch_size would only
+ * size buffers (and batch arithmetic) for molecules that do not exist.
+ */
+static mtl_status qm9_check_batch_size(const qm9_task *self)
+{
+    if (self->batch_size > self->ds->n_molecules)
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "options: train.batch_size is larger than the dataset (expected at "
+                             "most %lld molecules, got %lld)",
+                             (long long)self->ds->n_molecules, (long long)self->batch_size);
+    return MTL_OK;
 }
 
 static mtl_status qm9_load_data(qm9_task *self, int64_t test_size, int64_t val_size, uint64_t seed)
@@ -145,6 +183,7 @@ static mtl_status qm9_load_data(qm9_task *self, int64_t test_size, int64_t val_s
     if ((st = self->host->config_string(self->host, "data", &data)) != MTL_OK ||
         (st = qm9_find_data(self, data, path, sizeof path)) != MTL_OK ||
         (st = qm9_dataset_load(path, &self->ds)) != MTL_OK ||
+        (st = qm9_check_batch_size(self)) != MTL_OK ||
         (st = qm9_bond_types(self->ds, self->mode, &self->bond_types, &unmatched)) != MTL_OK ||
         (st = qm9_split_make(&self->split, self->ds->n_molecules, test_size, val_size, seed)) !=
             MTL_OK ||

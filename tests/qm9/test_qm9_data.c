@@ -776,6 +776,12 @@ static void test_split(void **state)
                         "split: task.test_size + task.val_size leave no training molecule "
                         "(expected a sum below 1000, got 10000 + 10000)");
     assert_int_equal(qm9_split_make(&a, 1000, 500, 500, 7), MTL_ERR_CONFIG);
+    /* Sizes whose sum wraps are refused, never read as a negative sum. */
+    assert_int_equal(qm9_split_make(&a, 1000, INT64_MAX, 100, 7), MTL_ERR_CONFIG);
+    assert_string_equal(mtl_error_message(),
+                        "split: task.test_size + task.val_size leave no training molecule "
+                        "(expected a sum below 1000, got 9223372036854775807 + 100)");
+    assert_int_equal(qm9_split_make(&a, 1000, INT64_MAX, INT64_MAX, 7), MTL_ERR_CONFIG);
     free(seen);
 }
 

@@ -366,6 +366,11 @@ static void test_errors(void **state)
 {
     static const char *const missing[] = {"data=no/such.mtlq", NULL};
     static const char *const too_big[] = {"test_size=500", "val_size=500", NULL};
+    static const char *const huge[] = {"test_size=10000000", "val_size=10000000", NULL};
+    static const char *const big_batch[] = {"train.batch_size=4611686018427387904", NULL};
+    static const char *const empty[] = {"data=", NULL};
+    static const char *const folder[] = {"data=" MTL_TEST_SOURCE_DIR "/experiments/qm9", NULL};
+    static const char *const device[] = {"data=/dev/null", NULL};
     char want[1024];
     task_run r;
     int64_t n;
@@ -387,6 +392,25 @@ static void test_errors(void **state)
     assert_string_equal(mtl_error_message(),
                         "split: task.test_size + task.val_size leave no training molecule "
                         "(expected a sum below 1000, got 500 + 500)");
+
+    assert_int_equal(open_task(&r, huge, 1), MTL_ERR_CONFIG);
+    assert_string_equal(mtl_error_message(),
+                        "split: task.test_size + task.val_size leave no training molecule "
+                        "(expected a sum below 1000, got 10000000 + 10000000)");
+    assert_int_equal(open_task(&r, big_batch, 1), MTL_ERR_CONFIG);
+    assert_string_equal(mtl_error_message(),
+                        "options: train.batch_size is larger than the dataset (expected at most "
+                        "1000 molecules, got 4611686018427387904)");
+    assert_int_equal(open_task(&r, empty, 1), MTL_ERR_CONFIG);
+    assert_string_equal(mtl_error_message(),
+                        "data: task.data is an empty path (expected a .mtlq dataset file)");
+    assert_int_equal(open_task(&r, folder, 1), MTL_ERR_DATA);
+    assert_string_equal(mtl_error_message(), "data: '" MTL_TEST_SOURCE_DIR
+                                             "/experiments/qm9' is a directory (expected a .mtlq "
+                                             "dataset file)");
+    assert_int_equal(open_task(&r, device, 1), MTL_ERR_DATA);
+    assert_string_equal(mtl_error_message(),
+                        "data: '/dev/null' is not a regular file (expected a .mtlq dataset file)");
 
     assert_int_equal(open_task(&r, NULL, 1), MTL_OK);
     assert_int_equal(mtl_graph_create(&g), MTL_OK);
