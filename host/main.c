@@ -7,11 +7,14 @@
  * Exit status: 0 success; 1 the run failed; 2 usage, configuration or
  * plugin loading (everything before the first training step).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -256,6 +259,111 @@ static mtl_status resolve_config(host_app *app)
     return MTL_OK;
 }
 
+/* A long path in a message: its start and end, so that the reason after it is never cut. */
+static const char *short_path(const char *path, char *buf, size_t cap)
+{
+    size_t n = strlen(path);
+
+    if (n <= 200)
+        return path;
+    snprintf(buf, cap, "%.96s...%s", path, path + n - 96);
+    return buf;
+}
+
+/* A path the kernel takes whole: shorter than PATH_MAX, each component at most NAME_MAX. */
+static mtl_status check_path_length(const char *dir)
+{
+    char shown[256];
+    size_t n = strlen(dir), longest = 0;
+
+    if (n >= PATH_MAX)
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "output: path too long: --out %s (expected at most %d characters, "
+                             "got %zu)",
+                             short_path(dir, shown, sizeof shown), PATH_MAX - 1, n);
+    for (const char *p = dir; *p;) {
+        size_t c = strcspn(p, "/");
+        longest = c > longest ? c : longest;
+        p += c + (p[c] == '/');
+    }
+    if (longest > NAME_MAX)
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "output: path too long: --out %s (expected folder names of at most "
+                             "%d characters, got %zu)",
+                             short_path(dir, shown, sizeof shown), NAME_MAX, longest);
+    return MTL_OK;
+}
+
+static int dir_is_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int empty = 1;
+
+    if (!d)
+        return 0;
+    while (empty && (e = readdir(d)) != NULL)
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+    closedir(d);
+    return empty;
+}
+
+/*
+ * A new run needs a new or empty folder (old files would mix with its own), and every
+ * existing folder above it must be a folder: refused before anything is written.
+ */
+static mtl_status check_new_run_dir(const char *dir)
+{
+    char shown[256], shown_up[256], up[PATH_MAX], why[128];
+    struct stat sb;
+    mtl_status st = check_path_length(dir);
+
+    if (st != MTL_OK)
+        return st;
+    if (stat(dir, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode))
+            return mtl_error_set(MTL_ERR_CONFIG,
+                                 "output: --out is not a folder: %s (expected a new or empty "
+                                 "folder, got %s)",
+                                 short_path(dir, shown, sizeof shown), host_file_kind(sb.st_mode));
+        if (!dir_is_empty(dir))
+            return mtl_error_set(MTL_ERR_CONFIG,
+                                 "output: run directory not empty: %s (expected a new or empty "
+                                 "folder; choose another --out, or continue it with mtlhost "
+                                 "--resume %s)",
+                                 short_path(dir, shown, sizeof shown),
+                                 short_path(dir, shown, sizeof shown));
+        return MTL_OK;
+    }
+    if (errno != ENOENT && errno != ENOTDIR)
+        return mtl_error_set(MTL_ERR_CONFIG, "output: cannot use --out %s: %s",
+                             short_path(dir, shown, sizeof shown),
+                             host_strerror(errno, why, sizeof why));
+    /* The nearest existing folder above it, which mkdir -p would create under. */
+    snprintf(up, sizeof up, "%s", dir);
+    for (char *slash = strrchr(up, '/'); slash; slash = strrchr(up, '/')) {
+        *slash = '\0';
+        if (!*up)
+            break;
+        if (stat(up, &sb) == 0) {
+            if (!S_ISDIR(sb.st_mode))
+                return mtl_error_set(MTL_ERR_CONFIG,
+                                     "output: cannot create --out %s: %s is not a folder "
+                                     "(expected a folder, got %s)",
+                                     short_path(dir, shown, sizeof shown),
+                                     short_path(up, shown_up, sizeof shown_up),
+                                     host_file_kind(sb.st_mode));
+            break;
+        }
+        if (errno != ENOENT && errno != ENOTDIR)
+            return mtl_error_set(MTL_ERR_CONFIG, "output: cannot create --out %s: %s: %s",
+                                 short_path(dir, shown, sizeof shown),
+                                 short_path(up, shown_up, sizeof shown_up),
+                                 host_strerror(errno, why, sizeof why));
+    }
+    return MTL_OK;
+}
+
 static mtl_status choose_run_dir(host_app *app)
 {
     const char *dir;
@@ -269,6 +377,8 @@ static mtl_status choose_run_dir(host_app *app)
         return st;
     host_log_set_verbose(verbose);
     host_log_set_quiet(quiet);
+    if (*dir && !app->cli.resume && (st = check_new_run_dir(dir)) != MTL_OK)
+        return st;
     if (*dir)
         snprintf(app->run_dir, sizeof app->run_dir, "%s", dir);
     else

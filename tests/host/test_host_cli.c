@@ -748,6 +748,60 @@ static void test_figure_tool(void **state)
     assert_null(text);
 }
 
+/* A new run never writes into a used folder, a file, or a path the kernel would cut. */
+static void test_run_dir_refused(void **state)
+{
+    static char longdir[PATH_MAX + 64], msg[8192];
+    char dir[PATH_MAX], file[PATH_MAX];
+    hh_result r;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(run_fixture("reused", &r, NULL), 0);
+    hh_free(&r);
+    tmp_path(dir, sizeof dir, "reused");
+    snprintf(msg, sizeof msg,
+             "mtlhost: output: run directory not empty: %s (expected a new or empty folder; "
+             "choose another --out, or continue it with mtlhost --resume %s)",
+             dir, dir);
+    assert_int_equal(run_fixture("reused", &r, NULL), 2);
+    expect_error(&r, 2, msg);
+    tmp_path(file, sizeof file, "afile");
+    hh_write(file, "x\n");
+    snprintf(msg, sizeof msg,
+             "mtlhost: output: --out is not a folder: %s (expected a new or empty folder, got a "
+             "regular file)",
+             file);
+    assert_int_equal(run_fixture("afile", &r, NULL), 2);
+    expect_error(&r, 2, msg);
+    snprintf(msg, sizeof msg,
+             "mtlhost: output: cannot create --out %s/sub: %s is not a folder (expected a "
+             "folder, got a regular file)",
+             file, file);
+    assert_int_equal(run_fixture("afile/sub", &r, NULL), 2);
+    expect_error(&r, 2, msg);
+    /* Too long: refused whole, the message keeps its reason, nothing is created. */
+    n = (size_t)snprintf(longdir, sizeof longdir, "%s/", hh_tmpdir());
+    while (n < PATH_MAX + 10)
+        n += (size_t)snprintf(longdir + n, sizeof longdir - n, "d/");
+    RUN(&r, good, "--method", "fx_weights", "--task", "fx_linear", "--out", longdir);
+    assert_int_equal(r.code, 2);
+    assert_non_null(strstr(r.err, "mtlhost: output: path too long: --out "));
+    snprintf(msg, sizeof msg, "(expected at most %d characters, got %zu)\n", PATH_MAX - 1,
+             strlen(longdir));
+    assert_non_null(strstr(r.err, msg));
+    hh_free(&r);
+    tmp_path(dir, sizeof dir, "d");
+    assert_false(hh_exists(dir));
+    n = (size_t)snprintf(longdir, sizeof longdir, "%s/", hh_tmpdir());
+    memset(longdir + n, 'n', 300);
+    longdir[n + 300] = '\0';
+    RUN(&r, good, "--method", "fx_weights", "--task", "fx_linear", "--out", longdir);
+    assert_int_equal(r.code, 2);
+    assert_non_null(strstr(r.err, "(expected folder names of at most 255 characters, got 300)\n"));
+    hh_free(&r);
+}
+
 static void test_default_run_dir(void **state)
 {
     char cwd[PATH_MAX], runs[PATH_MAX];
@@ -800,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_solver_failures_reported_once),
         cmocka_unit_test(test_contract_violation_fails_run),
         cmocka_unit_test(test_figure_tool),
+        cmocka_unit_test(test_run_dir_refused),
         cmocka_unit_test(test_default_run_dir),
     };
 
