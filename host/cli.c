@@ -147,6 +147,20 @@ static mtl_status apply_opt(host_cli *cli, int id, const char *value)
     }
 }
 
+/* Names of plugins, files and folders cannot be empty. */
+static mtl_status apply_value(host_cli *cli, int id, const char *value)
+{
+    int named =
+        id == OPT_METHOD || id == OPT_TASK || id == OPT_CONFIG || id == OPT_OUT || id == OPT_RESUME;
+
+    if (named && !*value)
+        return mtl_error_set(MTL_ERR_INVALID, "usage: %s: empty %s (expected %s %s, got '')",
+                             opts[id].name,
+                             id == OPT_METHOD || id == OPT_TASK ? "plugin name" : "path",
+                             opts[id].name, opts[id].arg);
+    return apply_opt(cli, id, value);
+}
+
 /* One option at argv[*i], with its value from "=value" or the next argument. */
 static mtl_status parse_one(host_cli *cli, int argc, char **argv, int *i)
 {
@@ -171,12 +185,19 @@ static mtl_status parse_one(host_cli *cli, int argc, char **argv, int *i)
         return apply_opt(cli, id, NULL);
     }
     if (eq)
-        return apply_opt(cli, id, eq + 1);
+        return apply_value(cli, id, eq + 1);
     if (*i + 1 >= argc)
         return mtl_error_set(MTL_ERR_INVALID, "usage: missing value: %s (expected %s %s)",
                              opts[id].name, opts[id].name, opts[id].arg);
+    /* "--method --task toy" forgot the value; a value that starts with "--" takes "=". */
+    if (strncmp(argv[*i + 1], "--", 2) == 0)
+        return mtl_error_set(MTL_ERR_INVALID,
+                             "usage: %s needs a value (expected %s %s, got option '%s'; write "
+                             "%s=VALUE for a value starting with '--')",
+                             opts[id].name, opts[id].name, opts[id].arg, argv[*i + 1],
+                             opts[id].name);
     *i += 1;
-    return apply_opt(cli, id, argv[*i]);
+    return apply_value(cli, id, argv[*i]);
 }
 
 mtl_status host_cli_parse(host_cli *cli, int argc, char **argv)

@@ -118,6 +118,21 @@ static void test_usage_errors(void **state)
                  "mtlhost --help)");
     RUN(&r, good, "--method", "a", "--method=b");
     expect_error(&r, 2, "mtlhost: usage: --method given twice (expected once, got 'a' and 'b')");
+    RUN(&r, good, "--method", "--task", "fx_linear");
+    expect_error(&r, 2,
+                 "mtlhost: usage: --method needs a value (expected --method NAME|PATH, got option "
+                 "'--task'; write --method=VALUE for a value starting with '--')");
+    RUN(&r, good, "--out", "--seed", "3");
+    expect_error(&r, 2,
+                 "mtlhost: usage: --out needs a value (expected --out DIR, got option '--seed'; "
+                 "write --out=VALUE for a value starting with '--')");
+    RUN(&r, good, "--method", "", "--task", "fx_linear");
+    expect_error(&r, 2,
+                 "mtlhost: usage: --method: empty plugin name (expected --method NAME|PATH, got "
+                 "'')");
+    RUN(&r, good, "--config=", "--task", "fx_linear");
+    expect_error(&r, 2,
+                 "mtlhost: usage: --config: empty path (expected --config FILE.ini, got '')");
     RUN(&r, good, "--help=yes");
     expect_error(&r, 2,
                  "mtlhost: usage: --help takes no value (expected --help, got '--help=yes')");
