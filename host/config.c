@@ -165,6 +165,9 @@ static int parse_double(const char *s, double *out)
     char *end;
     double v;
 
+    /* Decimal only, like parse_int: strtod would also take hex, "nan" and "infinity". */
+    if (strspn(s, "+-0123456789.eE") != strlen(s))
+        return 0;
     errno = 0;
     v = strtod(s, &end);
     if (end == s || *end != '\0' || !isfinite(v) || isspace((unsigned char)*s))
@@ -417,6 +420,10 @@ mtl_status host_config_set(host_config *cfg, const char *section, const char *ke
 
     if (s < 0)
         return unknown_section(section, source);
+    if (!*key)
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "config: empty key: %s: [%s] (expected key = value, got '= %s')",
+                             source, section, value);
     return section_set(&cfg->sec[s], key, value, source);
 }
 

@@ -459,6 +459,15 @@ static void test_config_bad_values(void **state)
     expect_set_error("--seed", "x",
                      "mtlhost: config: bad value: --seed: train.seed (expected an integer >= 0, "
                      "got 'x')");
+    /* Decimal only, integers and reals alike. */
+    expect_set_error("--set", "train.lr=0x10",
+                     "mtlhost: config: bad value: --set: train.lr (expected a finite number > 0, "
+                     "got '0x10')");
+    expect_set_error("--set", "train.epochs=0x3",
+                     "mtlhost: config: bad value: --set: train.epochs (expected an integer >= 1, "
+                     "got '0x3')");
+    expect_ini_error("[task]\n=3\n",
+                     "mtlhost: config: empty key: %s:2: [task] (expected key = value, got '= 3')");
 }
 
 static void test_config_file_errors(void **state)
