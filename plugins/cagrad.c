@@ -31,7 +31,8 @@
  * formulas, and treat the two degenerate cases explicitly: a zero mean
  * gradient (c' = 0, F linear with zero slope: w = 1/k) and a zero combined
  * gradient (|gw|^2 <= 1e-24 of the mean |g_i|^2: the c' gw / |gw| term,
- * whose direction is undefined, is dropped).
+ * whose direction is undefined, is dropped).  A c' below 1e-12 of the mean
+ * gradient norm (c = 1e-300, say) is c' = 0 exactly: w = 1/k and c_i = 1 / (1 + c^2).
  */
 #include <math.h>
 #include <stdio.h>
@@ -49,6 +50,12 @@
 #define CAGRAD_FULL_STEP  0.25  /* Newton decrement below which steps are full */
 #define CAGRAD_MAX_NEWTON 600   /* Newton steps over all centerings */
 #define CAGRAD_ZERO_REL   1e-24 /* |x|^2 below this times the mean |g_i|^2 is 0 */
+/*
+ * c' (relative to the mean gradient norm) below this is taken as 0: the barrier's
+ * t c' s term no longer bounds s within the Newton budget, and the c' gw / |gw| term
+ * would move each coefficient by about k c' / |gw|, below double rounding.
+ */
+#define CAGRAD_C_ZERO 1e-12
 
 typedef struct cagrad_method {
     int k;
@@ -296,6 +303,8 @@ static mtl_status cagrad_weigh(void *self, const mtl_method_input *in, mtl_metho
         }
     }
     cp = scale > 0.0 && mean > CAGRAD_ZERO_REL * scale ? m->c * sqrt(mean / scale) : 0.0;
+    if (cp < CAGRAD_C_ZERO)
+        cp = 0.0;
 
     if (cagrad_inner(m, cp) != 0) {
         snprintf(m->warning, sizeof m->warning,

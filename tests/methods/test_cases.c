@@ -392,6 +392,35 @@ static double cagrad_objective(const double *M, int k, const double *w, double c
 }
 
 /* C1/C2's kind for CAGrad: the inner w is no worse than a fine grid, k = 3. */
+/* A tiny c is c = 0 (c' below 1e-12 of the mean gradient norm): no solver fallback. */
+static void test_cagrad_tiny_c(void **state)
+{
+    static const char *const cs[] = {"c=0", "c=1e-300", "c=1e-13"};
+    mtl_rng rng;
+    (void)state;
+
+    mtl_rng_seed(&rng, 16, 0);
+    for (int rep = 0; rep < 6; rep++) {
+        double J[3 * 4], M[9], losses[3] = {0}, zero[3];
+        mh_random_matrix(&rng, J, 3, 4);
+        mh_gram(J, 3, 4, M);
+        for (int c = 0; c < 3; c++) {
+            const char *const over[] = {cs[c], NULL};
+            mh_method m;
+            mh_open(&m, "cagrad", 3, over, 1);
+            mh_step_ok(&m, 0, losses, M);
+            assert_false(m.out.solve_failed);
+            for (int i = 0; i < 3; i++) {
+                if (c == 0)
+                    zero[i] = m.shared[i];
+                assert_true(m.shared[i] == zero[i]);
+                assert_true(m.shared[i] == 1.0);
+            }
+            mh_close(&m);
+        }
+    }
+}
+
 static void test_c2_kind_cagrad_optimal(void **state)
 {
     mtl_rng rng;
@@ -980,6 +1009,7 @@ int main(void)
         cmocka_unit_test(test_c2_kind_mgda_reference),
         cmocka_unit_test(test_c2_kind_imtl),
         cmocka_unit_test(test_c2_kind_cagrad_optimal),
+        cmocka_unit_test(test_cagrad_tiny_c),
         cmocka_unit_test(test_c3_nash_invariants),
         cmocka_unit_test(test_c3_nash_scaling),
         cmocka_unit_test(test_c3_nash_large_weights),
