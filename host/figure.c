@@ -1,13 +1,89 @@
 /* Drawing the run's figures (see figure.h). */
 #include "figure.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "proc.h"
 #include "text.h"
+
+#define FIGURE_MAX_PNGS 64
+
+/* The .png files of the run directory and when each was last written. */
+typedef struct png_list {
+    int n;
+    char name[FIGURE_MAX_PNGS][256];
+    struct timespec mtime[FIGURE_MAX_PNGS];
+} png_list;
+
+static int is_png(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 4 && strcmp(name + n - 4, ".png") == 0;
+}
+
+static void png_scan(const char *run_dir, png_list *l)
+{
+    DIR *d = opendir(run_dir);
+    struct dirent *e;
+    char path[4096 + 256];
+    struct stat sb;
+
+    l->n = 0;
+    while (d && (e = readdir(d)) != NULL && l->n < FIGURE_MAX_PNGS) {
+        if (!is_png(e->d_name) || strlen(e->d_name) >= sizeof l->name[0])
+            continue;
+        snprintf(path, sizeof path, "%s/%s", run_dir, e->d_name);
+        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+            continue;
+        snprintf(l->name[l->n], sizeof l->name[0], "%s", e->d_name);
+        l->mtime[l->n++] = sb.st_mtim;
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Whether `name` (or, for NULL, any .png but training.png) is new or rewritten since `before`. */
+static int png_written(const png_list *before, const png_list *after, const char *name)
+{
+    for (int i = 0; i < after->n; i++) {
+        int changed = 1;
+        if (name ? strcmp(after->name[i], name) != 0 : strcmp(after->name[i], "training.png") == 0)
+            continue;
+        for (int j = 0; j < before->n; j++)
+            if (strcmp(before->name[j], after->name[i]) == 0)
+                changed = before->mtime[j].tv_sec != after->mtime[i].tv_sec ||
+                          before->mtime[j].tv_nsec != after->mtime[i].tv_nsec;
+        if (changed)
+            return 1;
+    }
+    return 0;
+}
+
+/* A tool that exits 0 without its figure (a stub python, a tool that skipped it) is a warning. */
+static void report_drawn(const char *task_tool, const char *run_dir, const png_list *before)
+{
+    static png_list after;
+    int run_ok, task_ok;
+
+    png_scan(run_dir, &after);
+    run_ok = png_written(before, &after, "training.png");
+    task_ok = !task_tool || png_written(before, &after, NULL);
+    if (run_ok && task_ok)
+        host_say("figure: drawn by plot_run.py%s%s into %s", task_tool ? " and " : "",
+                 task_tool ? task_tool : "", run_dir);
+    else
+        host_log(MTL_LOG_WARN, "mtlhost",
+                 "figure: no figure written: %s%s%s exited 0 but %s/%s is missing or unchanged "
+                 "(expected a new .png); the run's files are complete",
+                 run_ok ? "" : "plot_run.py", !run_ok && !task_ok ? " and " : "",
+                 task_ok ? "" : task_tool, run_dir,
+                 run_ok ? "<the task's figure>" : "training.png");
+}
 
 void host_figure_draw(const char *tools_dir, const char *task_tool, const char *run_dir)
 {
@@ -31,11 +107,13 @@ void host_figure_draw(const char *tools_dir, const char *task_tool, const char *
                  host_buf_str(&plot), run_dir, task_tool ? " --task-figure " : "",
                  host_buf_str(&task));
     } else {
+        static png_list before;
         char *argv[] = {(char *)python, plot.data, (char *)run_dir, NULL, NULL, NULL};
         if (task_tool) {
             argv[3] = "--task-figure";
             argv[4] = task.data;
         }
+        png_scan(run_dir, &before);
         rc = host_run_program(argv, 0, host_log_quiet());
         if (rc != 0)
             host_log(MTL_LOG_WARN, "mtlhost",
@@ -44,8 +122,7 @@ void host_figure_draw(const char *tools_dir, const char *task_tool, const char *
                      python, host_buf_str(&plot), run_dir, task_tool ? " --task-figure " : "",
                      host_buf_str(&task), rc);
         else
-            host_say("figure: drawn by plot_run.py%s%s into %s", task_tool ? " and " : "",
-                     task_tool ? task_tool : "", run_dir);
+            report_drawn(task_tool, run_dir, &before);
     }
     host_buf_free(&plot);
     host_buf_free(&task);

@@ -755,7 +755,7 @@ static void test_figure_tool(void **state)
     const char *nodraw[] = {"--set", "task.figure=../tests/host/fx_figure.py", "--set",
                             "output.figures=false", NULL};
     hh_result r;
-    char *text;
+    char *text, msg[8192];
 
     (void)state;
     assert_int_equal(run_fixture("figure", &r, draw), 0);
@@ -764,7 +764,23 @@ static void test_figure_tool(void **state)
         assert_non_null(strstr(r.err, "no python3 with matplotlib"));
     else
         assert_non_null(strstr(text, "/figure\n"));
+    if (text)
+        assert_null(strstr(r.err, "no figure written"));
     free(text);
+    hh_free(&r);
+    /* A python that exits 0 without drawing: a warning, never "drawn". */
+    setenv("MTL_PYTHON", "/usr/bin/true", 1);
+    assert_int_equal(run_fixture("stubfigure", &r, draw), 0);
+    unsetenv("MTL_PYTHON");
+    snprintf(
+        msg, sizeof msg,
+        "mtlhost: warning: figure: no figure written: plot_run.py and ../tests/host/fx_figure.py "
+        "exited 0 "
+        "but %s/stubfigure/training.png is missing or unchanged (expected a new .png); the "
+        "run's files are complete",
+        hh_tmpdir());
+    assert_true(hh_has_line(r.err, msg));
+    assert_null(strstr(r.out, "figure: drawn"));
     hh_free(&r);
     assert_int_equal(run_fixture("nofigure", &r, nodraw), 0);
     hh_free(&r);
