@@ -1,9 +1,11 @@
 /*
  * bench_conv: times of the convolutional ops at SegNet-MTAN's first level.
  *
- *   build/tools/bench_conv [N [H [W [CHANNELS [REPEATS]]]]]
+ *   build/tools/bench_conv [N [H [W [CHANNELS [REPEATS [cpu]]]]]]
  *
- * (defaults 2 288 384 64 5).
+ * (defaults 2 288 384 64 5).  With "cpu", times are the process's CPU time
+ * (all threads together) instead of wall time: with one thread, a measure
+ * that other jobs on a shared machine disturb much less.
  *
  * On a batch [N, CHANNELS, H, W] of random values, for each op: the forward
  * time, and the time of its backward pass (a pass from sum(y * r) for a
@@ -44,11 +46,14 @@ typedef struct bench {
 
 typedef mtl_tensor *(*op_fn)(bench *b, mtl_tensor *x);
 
+/* The clock: wall time, or the process's CPU time (all threads) with "cpu". */
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double now(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -196,8 +201,10 @@ int main(int argc, char **argv)
     b.w = argc > 3 ? atoll(argv[3]) : 384;
     b.c = argc > 4 ? atoll(argv[4]) : 64;
     b.repeats = argc > 5 ? atoi(argv[5]) : 5;
+    if (argc > 6 && strcmp(argv[6], "cpu") == 0)
+        bench_clock = CLOCK_PROCESS_CPUTIME_ID;
     if (b.n < 2 || b.h < 2 || b.w < 2 || b.c < 1 || b.repeats < 1) {
-        fprintf(stderr, "usage: bench_conv [N>=2 [H>=2 [W>=2 [CHANNELS [REPEATS]]]]]\n");
+        fprintf(stderr, "usage: bench_conv [N>=2 [H>=2 [W>=2 [CHANNELS [REPEATS [cpu]]]]]]\n");
         return 2;
     }
 

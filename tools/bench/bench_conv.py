@@ -3,6 +3,7 @@
 
     /usr/bin/python3 tools/bench/bench_conv.py [--binary build/tools/bench_conv]
         [--threads 2] [--repeats 5] [--shape 2 288 384 64] [--coretype NAME]
+        [--clock wall|cpu]
 
 For each op of SegNet-MTAN's first level (3 x 3 and 1 x 1 convolutions of 64
 channels at 288 x 384, batch 2; batch norm in training mode; ReLU; 2 x 2 max
@@ -12,6 +13,10 @@ the ratio PyTorch / ours of forward + backward (above 1: we are faster).  Both
 run in child processes with the same thread count (OPENBLAS_NUM_THREADS for
 ours, torch.set_num_threads for PyTorch), one after the other; the peak
 resident memory of each process is printed too.
+
+--clock cpu times both sides by their process's CPU time (all threads together)
+instead of wall time; with --threads 1 it compares the work each side does, which
+other jobs on a shared machine disturb far less than wall time.
 
 --coretype sets OPENBLAS_CORETYPE for our binary: OpenBLAS 0.3.21 (Debian
 bookworm) does not recognise AMD Zen 4/5 and falls back to its AVX2 "Haswell"
@@ -47,7 +52,7 @@ def parse(out):
     return times
 
 
-def torch_worker(n, h, w, c, repeats, threads):
+def torch_worker(n, h, w, c, repeats, threads, clock):
     """The same ops in PyTorch; prints lines as bench_conv does."""
     import torch
     import torch.nn.functional as F
@@ -76,11 +81,11 @@ def torch_worker(n, h, w, c, repeats, threads):
         best_f = best_b = float("inf")
         for rep in range(repeats + 1):
             x = base.clone().requires_grad_()
-            t0 = time.perf_counter()
+            t0 = clock()
             y = op(x)
-            t1 = time.perf_counter()
+            t1 = clock()
             y.backward(r.reshape(-1)[: y.numel()].reshape(y.shape))
-            t2 = time.perf_counter()
+            t2 = clock()
             if rep > 0:
                 best_f = min(best_f, t1 - t0)
                 best_b = min(best_b, t2 - t1)
@@ -94,18 +99,21 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--shape", type=int, nargs=4, default=[2, 288, 384, 64], metavar=("N", "H", "W", "C"))
     ap.add_argument("--coretype", default=None, help="OPENBLAS_CORETYPE for our binary")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     n, h, w, c = args.shape
 
     if args.torch_worker:
-        torch_worker(n, h, w, c, args.repeats, args.threads)
+        torch_worker(n, h, w, c, args.repeats, args.threads,
+                     time.process_time if args.clock == "cpu" else time.perf_counter)
         return
 
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
     if args.coretype:
         env["OPENBLAS_CORETYPE"] = args.coretype
-    ours_out, ours_mb = run_child([args.binary, str(n), str(h), str(w), str(c), str(args.repeats)], env)
+    ours_out, ours_mb = run_child(
+        [args.binary, str(n), str(h), str(w), str(c), str(args.repeats), args.clock], env)
     ours = parse(ours_out)
     print(ours_out.rstrip())
     print(f"# ours: peak resident {ours_mb:.0f} MB")
@@ -117,7 +125,8 @@ def main():
         return
     env.pop("OPENBLAS_CORETYPE", None)
     theirs_out, theirs_mb = run_child(
-        [sys.executable, os.path.abspath(__file__), "--torch-worker", "--threads", str(args.threads),
+        [sys.executable, os.path.abspath(__file__), "--torch-worker", "--clock", args.clock,
+         "--threads", str(args.threads),
          "--repeats", str(args.repeats), "--shape", str(n), str(h), str(w), str(c)], env)
     theirs = parse(theirs_out)
     print(theirs_out.rstrip())
