@@ -35,7 +35,8 @@ static const mtl_option train_options[] = {
     {"scheduler", MTL_OPT_ENUM, "none", "none|plateau|step", 0, 0, 0,
      "learning-rate schedule, stepped after each epoch"},
     {"factor", MTL_OPT_DOUBLE, "0.7", NULL, POSITIVE | MTL_OPT_HAS_MAX, 0, 1,
-     "plateau: lr multiplier when validation Delta_m stops improving"},
+     "plateau: lr multiplier when validation Delta_m (without validation, the method's "
+     "training loss) stops improving"},
     {"patience", MTL_OPT_INT, "5", NULL, MTL_OPT_HAS_MIN, 0, 0,
      "plateau: epochs without improvement before the lr is reduced"},
     {"min_lr", MTL_OPT_DOUBLE, "1e-5", NULL, MTL_OPT_HAS_MIN, 0, 0,

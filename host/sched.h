@@ -33,6 +33,7 @@ typedef struct host_sched {
     int64_t patience, step_size;
     double best;
     int64_t bad_epochs, epochs_done;
+    int64_t refused; /* lr changes refused as non-finite or not > 0 (not checkpointed) */
 } host_sched;
 
 mtl_status host_sched_init(host_sched *s, const host_config *cfg);

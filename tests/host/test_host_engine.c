@@ -523,6 +523,28 @@ static void test_step_schedule(void **state)
     sched_close(&s);
 }
 
+/* lr stays finite and > 0: a step to 0 or to inf is refused, counted, and the lr kept. */
+static void test_step_schedule_bounded(void **state)
+{
+    const char *small[] = {"train.scheduler=step", "train.step_size=1", "train.gamma=1e-300", NULL};
+    const char *big[] = {"train.scheduler=step", "train.step_size=1", "train.gamma=1e300", NULL};
+    sched_rig s;
+
+    (void)state;
+    sched_open(&s, small);
+    for (int e = 0; e < 3; e++)
+        host_sched_epoch_end(&s.sched, s.adam, 1, NAN);
+    expect_close(mtl_adam_get_lr(s.adam, 0), 1e-300, 1e-312);
+    assert_int_equal(s.sched.refused, 2);
+    sched_close(&s);
+    sched_open(&s, big);
+    for (int e = 0; e < 3; e++)
+        host_sched_epoch_end(&s.sched, s.adam, 1, NAN);
+    assert_true(mtl_adam_get_lr(s.adam, 0) == 1e300);
+    assert_int_equal(s.sched.refused, 2);
+    sched_close(&s);
+}
+
 static void test_config_getters(void **state)
 {
     const mtl_method_plugin *mp = mtl_method_entry();
@@ -647,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_delta_m),
         cmocka_unit_test(test_plateau),
         cmocka_unit_test(test_step_schedule),
+        cmocka_unit_test(test_step_schedule_bounded),
         cmocka_unit_test(test_config_getters),
         cmocka_unit_test(test_config_format_round_trip),
         cmocka_unit_test(test_edit_distance),
