@@ -10,9 +10,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "nyuv2.h"
 
@@ -143,12 +145,18 @@ static char *join(const char *root, const char *sub)
 
 mtl_status nyu_dataset_open(nyu_dataset *ds, const char *root)
 {
+    struct stat sb;
     mtl_status st;
 
     memset(ds, 0, sizeof *ds);
     if (strlen(root) + 64 > NYU_PATH_MAX)
         return mtl_error_set(MTL_ERR_CONFIG, "data: path too long (expected at most %d bytes)",
                              NYU_PATH_MAX - 64);
+    if (stat(root, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: task.data '%s' is not a directory (expected the folder of "
+                             "the MTAN-prepared NYUv2)",
+                             root);
     ds->train.dir = join(root, "train");
     ds->test.dir = join(root, "val");
     if (!ds->train.dir || !ds->test.dir) {
@@ -181,9 +189,16 @@ void nyu_dataset_close(nyu_dataset *ds)
 
 mtl_status nyu_scene_alloc(nyu_scene *s, int64_t h, int64_t w)
 {
-    size_t hw = (size_t)(h * w);
+    size_t hw;
 
     memset(s, 0, sizeof *s);
+    /* Three channels of the size: the largest field. */
+    if (nyu_size_bytes(3, h, w) == SIZE_MAX)
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "data: a scene of %lld x %lld is too large (expected at most %zu "
+                             "bytes a field)",
+                             (long long)h, (long long)w, (size_t)NYU_MAX_BUFFER_BYTES);
+    hw = (size_t)(h * w);
     s->h = h;
     s->w = w;
     s->image = malloc(3 * hw * sizeof(float));
@@ -207,12 +222,46 @@ void nyu_scene_free(nyu_scene *s)
     memset(s, 0, sizeof *s);
 }
 
-/* [hw, c] -> [c, hw] */
-static void channels_first(const float *src, int64_t hw, int c, float *dst)
+/* A class index of the label files: an integer in [-1, 12], -1 for unlabelled pixels. */
+static int is_label(float v)
 {
-    for (int64_t p = 0; p < hw; p++)
-        for (int k = 0; k < c; k++)
-            dst[(int64_t)k * hw + p] = src[p * c + k];
+    return v >= -1.0f && v <= (float)(NYU_N_CLASSES - 1) && v == (float)(int)v;
+}
+
+/*
+ * [hw, c] -> [c, hw], checking each value on the way (a class index for the
+ * label, finite otherwise): scenes are read for every batch, so the check
+ * shares the copy's single pass.  Returns the file-order index of the first
+ * bad value, or -1.
+ */
+static int64_t channels_first(const float *src, int64_t hw, int c, int label, float *dst)
+{
+    int64_t bad = -1;
+
+    for (int64_t p = 0; p < hw; p++) {
+        for (int k = 0; k < c; k++) {
+            float v = src[p * c + k];
+            int ok = label ? is_label(v) : isfinite(v);
+
+            if (!ok && bad < 0)
+                bad = p * c + k;
+            dst[(int64_t)k * hw + p] = v;
+        }
+    }
+    return bad;
+}
+
+static mtl_status bad_value(const char *path, nyu_field f, int64_t element, float v)
+{
+    if (f == NYU_LABEL)
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: '%s': element %lld is not a class (expected an integer in "
+                             "[-1, %d], got %g)",
+                             path, (long long)element, NYU_N_CLASSES - 1, (double)v);
+    return mtl_error_set(MTL_ERR_DATA,
+                         "data: '%s': element %lld is not finite (expected a finite %s value, "
+                         "got %g)",
+                         path, (long long)element, field_names[f], (double)v);
 }
 
 static float *field_buffer(nyu_scene *s, nyu_field f)
@@ -253,8 +302,12 @@ mtl_status nyu_scene_read(const nyu_dataset *ds, const nyu_folder *folder, int64
             st = nyu_npy_check_shape(path, &hdr, ndim, shape);
         if (st == MTL_OK)
             st = nyu_npy_read_data(path, &hdr, tmp, (size_t)c * hw);
-        if (st == MTL_OK)
-            channels_first(tmp, (int64_t)hw, c, field_buffer(s, (nyu_field)f));
+        if (st == MTL_OK) {
+            int64_t bad =
+                channels_first(tmp, (int64_t)hw, c, f == NYU_LABEL, field_buffer(s, (nyu_field)f));
+            if (bad >= 0)
+                st = bad_value(path, (nyu_field)f, bad, tmp[bad]);
+        }
     }
     free(tmp);
     return st;

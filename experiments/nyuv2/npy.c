@@ -19,8 +19,13 @@
 #include "nyuv2.h"
 
 #define NPY_MAGIC_LEN 6
-/* numpy refuses headers longer than this before parsing them; so do we. */
-#define NPY_MAX_HEADER 65536
+/*
+ * The longest header we parse.  Version 1.0 holds at most 65535 bytes in its
+ * 2-byte length; numpy writes 2.0 (a 4-byte length) only for longer headers,
+ * so version 2.0 must allow more.  A header is a short dict: 1 MiB bounds the
+ * malloc against a corrupt length.
+ */
+#define NPY_MAX_HEADER (1024 * 1024)
 
 static const char npy_magic[NPY_MAGIC_LEN] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
@@ -171,7 +176,10 @@ static mtl_status read_preamble(const char *path, FILE *f, char **text, long *of
     if (len_bytes == 4)
         n |= (size_t)len[2] << 16 | (size_t)len[3] << 24;
     if (n > NPY_MAX_HEADER)
-        return malformed(path, "the header is longer than 65536 bytes");
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: '%s': malformed .npy header: the header is too long "
+                             "(expected at most %d bytes, got %zu)",
+                             path, NPY_MAX_HEADER, n);
 
     *text = malloc(n + 1);
     if (!*text)
@@ -192,16 +200,42 @@ static mtl_status check_size(const char *path, FILE *f, const nyu_npy_header *hd
     struct stat st;
     long long numel = 1, need, have;
 
-    for (int i = 0; i < hdr->ndim; i++)
-        numel *= hdr->shape[i];
-    need = numel * hdr->item_size;
     if (fstat(fileno(f), &st) != 0)
         return mtl_error_set(MTL_ERR_IO, "data: cannot stat '%s': %s", path, strerror(errno));
+    /* A shape whose size wraps is larger than any file. */
+    for (int i = 0; i < hdr->ndim; i++)
+        if (__builtin_mul_overflow(numel, hdr->shape[i], &numel))
+            return mtl_error_set(MTL_ERR_DATA,
+                                 "data: '%s': 'shape' is too large (expected at most %lld "
+                                 "elements, got a dimension of %lld)",
+                                 path, (long long)(INT64_MAX / hdr->item_size),
+                                 (long long)hdr->shape[i]);
+    if (__builtin_mul_overflow(numel, (long long)hdr->item_size, &need))
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: '%s': 'shape' is too large (expected at most %lld elements, "
+                             "got %lld)",
+                             path, (long long)(INT64_MAX / hdr->item_size), numel);
     have = (long long)st.st_size - hdr->data_offset;
     if (have < need)
         return mtl_error_set(MTL_ERR_DATA,
                              "data: '%s': truncated (expected %lld bytes of data, got %lld)", path,
                              need, have);
+    return MTL_OK;
+}
+
+/* A directory opens for reading on Linux: refuse it (and devices) by name. */
+static mtl_status check_regular(const char *path, FILE *f)
+{
+    struct stat sb;
+
+    if (fstat(fileno(f), &sb) != 0)
+        return mtl_error_set(MTL_ERR_IO, "data: cannot stat '%s': %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode))
+        return mtl_error_set(MTL_ERR_DATA, "data: '%s' is a directory (expected a .npy file)",
+                             path);
+    if (!S_ISREG(sb.st_mode))
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: '%s' is not a regular file (expected a .npy file)", path);
     return MTL_OK;
 }
 
@@ -215,7 +249,9 @@ mtl_status nyu_npy_read_header(const char *path, nyu_npy_header *hdr)
     if (!f)
         return mtl_error_set(errno == ENOENT ? MTL_ERR_DATA : MTL_ERR_IO,
                              "data: cannot open '%s': %s", path, strerror(errno));
-    st = read_preamble(path, f, &text, &hdr->data_offset);
+    st = check_regular(path, f);
+    if (st == MTL_OK)
+        st = read_preamble(path, f, &text, &hdr->data_offset);
     if (st == MTL_OK && strchr(text, '{') == NULL)
         st = malformed(path, "no '{'");
     if (st == MTL_OK)

@@ -42,10 +42,10 @@ static const mtl_option nyu_options[] = {
      "random scale-crop and horizontal flip of the training scenes (the reference's default)"},
     {"val_scenes", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN, 0, 0,
      "hold the last N training scenes out as a validation split (0: none, as the reference)"},
-    {"height", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN, 0, 0,
+    {"height", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN | MTL_OPT_HAS_MAX, 0, NYU_MAX_SIDE,
      "resize every scene to this height when loading, a multiple of 32 (0: the files' size); "
      "for smoke tests, not the paper's protocol"},
-    {"width", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN, 0, 0,
+    {"width", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN | MTL_OPT_HAS_MAX, 0, NYU_MAX_SIDE,
      "resize every scene to this width (0: the files' size); set with height"},
     {"max_train_batches", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN, 0, 0,
      "train on at most this many batches per epoch (0: all); for smoke tests"},
@@ -161,12 +161,42 @@ static mtl_status split_train(nyu_task *self)
     return MTL_OK;
 }
 
+/*
+ * A batch holds at most the scenes of the larger split, and its largest
+ * buffer (the class log-probabilities) must have a size that fits: checked
+ * before any size is computed from train.batch_size.
+ */
+static mtl_status check_batch_size(const nyu_task *self, int64_t most)
+{
+    size_t bytes;
+
+    if (self->batch_size > most)
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "options: train.batch_size is larger than the dataset (expected at "
+                             "most %lld scenes, got %lld)",
+                             (long long)most, (long long)self->batch_size);
+    bytes = nyu_size_bytes(self->batch_size * NYU_N_CLASSES, self->h, self->w);
+    if (bytes == SIZE_MAX)
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "options: batches of %lld scenes of %lld x %lld are too large "
+                             "(expected at most %zu bytes a buffer)",
+                             (long long)self->batch_size, (long long)self->h, (long long)self->w,
+                             (size_t)NYU_MAX_BUFFER_BYTES);
+    return MTL_OK;
+}
+
 static mtl_status alloc_buffers(nyu_task *self)
 {
-    size_t hw = (size_t)(self->h * self->w), n = (size_t)self->batch_size;
-    size_t most = (size_t)(self->ds.train.n > self->ds.test.n ? self->ds.train.n : self->ds.test.n);
-    mtl_status st = nyu_scene_alloc(&self->raw, self->ds.h, self->ds.w);
+    int64_t most_scenes = self->ds.train.n > self->ds.test.n ? self->ds.train.n : self->ds.test.n;
+    size_t hw, n, most = (size_t)most_scenes;
+    mtl_status st = check_batch_size(self, most_scenes);
 
+    if (st != MTL_OK)
+        return st;
+    /* Both products are below the checked batch buffer's size. */
+    hw = (size_t)(self->h * self->w);
+    n = (size_t)self->batch_size;
+    st = nyu_scene_alloc(&self->raw, self->ds.h, self->ds.w);
     if (st == MTL_OK && (self->h != self->ds.h || self->w != self->ds.w))
         st = nyu_scene_alloc(&self->scene, self->h, self->w);
     if (st != MTL_OK)

@@ -100,6 +100,28 @@ typedef struct nyu_scene {
 } nyu_scene;
 
 mtl_status nyu_scene_alloc(nyu_scene *s, int64_t h, int64_t w);
+
+/* The largest side of a scene task.height and task.width may ask for. */
+#define NYU_MAX_SIDE 8192
+/* The most bytes one buffer of scenes may take: far above any machine's memory. */
+#define NYU_MAX_BUFFER_BYTES ((size_t)1 << 48)
+
+/*
+ * a * b * c float32 values in bytes, every product checked for overflow, or
+ * SIZE_MAX when one wraps, a factor is negative or the size exceeds
+ * NYU_MAX_BUFFER_BYTES.
+ */
+static inline size_t nyu_size_bytes(int64_t a, int64_t b, int64_t c)
+{
+    int64_t n;
+    size_t bytes;
+
+    if (a < 0 || b < 0 || c < 0 || __builtin_mul_overflow(a, b, &n) ||
+        __builtin_mul_overflow(n, c, &n) ||
+        __builtin_mul_overflow((size_t)n, sizeof(float), &bytes) || bytes > NYU_MAX_BUFFER_BYTES)
+        return SIZE_MAX;
+    return bytes;
+}
 void nyu_scene_free(nyu_scene *s);
 
 /*

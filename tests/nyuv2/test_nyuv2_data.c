@@ -15,7 +15,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nyuv2_test.h"
@@ -309,13 +311,146 @@ static void test_bad_header(void **state)
     tree_remove(dir);
 }
 
+/* A version 2.0 header longer than version 1.0 can hold (numpy writes 2.0 only then). */
+static void test_long_version2_header(void **state)
+{
+    enum { LEN = 70000 };
+    static const char dict[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (24, 32), }";
+    char dir[256], path[512];
+    float v[H * W];
+    unsigned char *bytes = malloc(12 + LEN + sizeof v);
+    nyu_dataset ds;
+    nyu_scene s;
+
+    (void)state;
+    assert_non_null(bytes);
+    fresh_layout(dir, sizeof dir, 0);
+    layout_values(0, 1, NYU_LABEL, H, W, SEED, v);
+    memcpy(bytes, "\x93NUMPY\x02\x00", 8);
+    bytes[8] = LEN & 0xff;
+    bytes[9] = (LEN >> 8) & 0xff;
+    bytes[10] = (LEN >> 16) & 0xff;
+    bytes[11] = 0;
+    memset(bytes + 12, ' ', LEN);
+    memcpy(bytes + 12, dict, sizeof dict - 1);
+    bytes[12 + LEN - 1] = '\n';
+    memcpy(bytes + 12 + LEN, v, sizeof v);
+    snprintf(path, sizeof path, "%s/train/label/1.npy", dir);
+    file_write_bytes(path, bytes, 12 + LEN + sizeof v);
+    free(bytes);
+    assert_int_equal(nyu_dataset_open(&ds, dir), MTL_OK);
+    assert_int_equal(nyu_scene_alloc(&s, H, W), MTL_OK);
+    assert_int_equal(nyu_scene_read(&ds, &ds.train, 1, &s), MTL_OK);
+    check_scene(&ds, 0, 1, &s);
+    nyu_scene_free(&s);
+    nyu_dataset_close(&ds);
+    tree_remove(dir);
+}
+
+/* Folders and files where the other is expected are named as such. */
+static void test_not_files(void **state)
+{
+    char dir[256], path[512];
+
+    (void)state;
+    fresh_layout(dir, sizeof dir, 0);
+    snprintf(path, sizeof path, "%s/val/depth/1.npy", dir);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(msg, sizeof msg, "data: '%s' is a directory (expected a .npy file)", path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+    assert_int_equal(rmdir(path), 0);
+
+    snprintf(path, sizeof path, "%s/val/depth/0.npy", dir);
+    snprintf(msg, sizeof msg,
+             "data: task.data '%s' is not a directory (expected the folder of the MTAN-prepared "
+             "NYUv2)",
+             path);
+    expect_open_error(path, MTL_ERR_DATA, msg);
+    tree_remove(dir);
+}
+
+/* Reads scene `index` of val/ with one value of `field` replaced, expecting the message. */
+static void expect_bad_value(nyu_field field, int64_t element, float value, const char *want)
+{
+    char dir[256], path[512];
+    int c = nyu_field_channels(field);
+    float *v = malloc((size_t)(H * W * c) * sizeof *v);
+    npy_spec spec = {1, "<f4", 0, field == NYU_LABEL ? 2 : 3, {H, W, c}};
+    nyu_dataset ds;
+    nyu_scene s;
+
+    assert_non_null(v);
+    fresh_layout(dir, sizeof dir, 0);
+    layout_values(1, 1, field, H, W, SEED, v);
+    v[element] = value;
+    snprintf(path, sizeof path, "%s/val/%s/1.npy", dir, nyu_field_name(field));
+    npy_write(path, &spec, v, (size_t)(H * W * c), 0);
+    free(v);
+    assert_int_equal(nyu_dataset_open(&ds, dir), MTL_OK);
+    assert_int_equal(nyu_scene_alloc(&s, H, W), MTL_OK);
+    assert_int_equal(nyu_scene_read(&ds, &ds.test, 1, &s), MTL_ERR_DATA);
+    snprintf(msg, sizeof msg, want, path);
+    assert_string_equal(mtl_error_message(), msg);
+    nyu_scene_free(&s);
+    nyu_dataset_close(&ds);
+    tree_remove(dir);
+}
+
+/* Labels are class indices in [-1, 12]; depth, normals and images are finite. */
+static void test_bad_values(void **state)
+{
+    (void)state;
+    expect_bad_value(NYU_LABEL, 5, 13.0f,
+                     "data: '%s': element 5 is not a class (expected an integer in [-1, 12], got "
+                     "13)");
+    expect_bad_value(NYU_LABEL, 700, 2.5f,
+                     "data: '%s': element 700 is not a class (expected an integer in [-1, 12], "
+                     "got 2.5)");
+    expect_bad_value(NYU_LABEL, 0, 1e30f,
+                     "data: '%s': element 0 is not a class (expected an integer in [-1, 12], got "
+                     "1e+30)");
+    expect_bad_value(NYU_LABEL, 767, NAN,
+                     "data: '%s': element 767 is not a class (expected an integer in [-1, 12], "
+                     "got nan)");
+    expect_bad_value(NYU_LABEL, 3, -2.0f,
+                     "data: '%s': element 3 is not a class (expected an integer in [-1, 12], got "
+                     "-2)");
+    expect_bad_value(NYU_DEPTH, 10, NAN,
+                     "data: '%s': element 10 is not finite (expected a finite depth value, got "
+                     "nan)");
+    expect_bad_value(NYU_NORMAL, 2000, INFINITY,
+                     "data: '%s': element 2000 is not finite (expected a finite normal value, got "
+                     "inf)");
+    expect_bad_value(NYU_IMAGE, 1, -INFINITY,
+                     "data: '%s': element 1 is not finite (expected a finite image value, got "
+                     "-inf)");
+}
+
+/* Scene sizes whose buffers' byte counts would wrap are refused. */
+static void test_scene_too_large(void **state)
+{
+    nyu_scene s;
+
+    (void)state;
+    assert_int_equal(nyu_scene_alloc(&s, 2147483648, 2147483648), MTL_ERR_CONFIG);
+    assert_string_equal(mtl_error_message(),
+                        "data: a scene of 2147483648 x 2147483648 is too large (expected at most "
+                        "281474976710656 bytes a field)");
+    assert_null(s.image);
+    assert_int_equal(nyu_size_bytes(INT64_MAX, 2, 1), SIZE_MAX);
+    assert_int_equal(nyu_size_bytes(13, 288, 384), 13 * 288 * 384 * 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_open_and_read),   cmocka_unit_test(test_float64_files),
-        cmocka_unit_test(test_version2_header), cmocka_unit_test(test_no_data),
-        cmocka_unit_test(test_missing_file),    cmocka_unit_test(test_wrong_shape),
-        cmocka_unit_test(test_wrong_dtype),     cmocka_unit_test(test_bad_header),
+        cmocka_unit_test(test_open_and_read),        cmocka_unit_test(test_float64_files),
+        cmocka_unit_test(test_version2_header),      cmocka_unit_test(test_no_data),
+        cmocka_unit_test(test_missing_file),         cmocka_unit_test(test_wrong_shape),
+        cmocka_unit_test(test_wrong_dtype),          cmocka_unit_test(test_bad_header),
+        cmocka_unit_test(test_long_version2_header), cmocka_unit_test(test_not_files),
+        cmocka_unit_test(test_bad_values),           cmocka_unit_test(test_scene_too_large),
     };
 
     return cmocka_run_group_tests_name("nyuv2 data", tests, setup, teardown);
