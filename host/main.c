@@ -410,6 +410,49 @@ static mtl_status prepare_resume(host_app *app, char *config, size_t cap)
     return MTL_OK;
 }
 
+/* Whether the task marks any shared parameter MTL_PARAM_LAST_SHARED. */
+static int task_has_last_shared(const mtl_task_info *ti)
+{
+    for (size_t i = 0; ti->model && i < mtl_model_n_params(ti->model); i++) {
+        mtl_param_info info;
+        if (mtl_param_get_info(mtl_model_param_at(ti->model, i), &info) == MTL_OK &&
+            info.role == MTL_ROLE_SHARED && (info.flags & MTL_PARAM_LAST_SHARED))
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * A method that asks for the gradients of the last shared layer of a task that marks
+ * none fails at its first step, after the run directory exists.  A throwaway instance's
+ * first plan() tells before anything is written (the trial's own instance keeps its state
+ * untouched).  The representation ('rep') is only known from forward: the engine
+ * checks it at the first step.
+ */
+static mtl_status check_grad_source(host_app *app)
+{
+    host_method_slot probe;
+    mtl_method_plan plan = {0};
+    mtl_status st =
+        host_method_open(&probe, app->method_so.method, &app->env, 0, app->task.info.n_tasks);
+
+    if (st != MTL_OK)
+        return st;
+    st = probe.plugin->plan(probe.self, 0, &plan);
+    host_method_close(&probe);
+    if (st != MTL_OK)
+        return MTL_OK; /* the engine reports a failing plan with its step */
+    if (plan.need == MTL_NEED_GRAM && plan.source == MTL_GRADS_LAST &&
+        !task_has_last_shared(&app->task.info))
+        return mtl_error_set(
+            MTL_ERR_CONFIG,
+            "config: method %s asks for the gradients of the last shared layer "
+            "('last'), which task %s does not mark (expected a task with "
+            "MTL_PARAM_LAST_SHARED parameters, or the method set to another gradient source)",
+            app->method_so.name, app->task_so.name);
+    return MTL_OK;
+}
+
 static mtl_status setup(host_app *app)
 {
     static char resume_config[4200];
@@ -429,7 +472,7 @@ static mtl_status setup(host_app *app)
     if ((st = host_task_open(&app->task, app->task_so.task, &app->env)) != MTL_OK ||
         (st = host_method_open(&app->method, app->method_so.method, &app->env, 0,
                                app->task.info.n_tasks)) != MTL_OK ||
-        (st = open_run(app)) != MTL_OK)
+        (st = check_grad_source(app)) != MTL_OK || (st = open_run(app)) != MTL_OK)
         return st;
     if (app->cli.resume)
         return open_checkpoint(app);

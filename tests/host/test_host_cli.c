@@ -842,6 +842,24 @@ static void test_run_dir_refused(void **state)
     hh_free(&r);
 }
 
+/* A gradient source the task lacks is refused before the run directory exists. */
+static void test_grad_source_refused(void **state)
+{
+    char dir[PATH_MAX];
+    hh_result r;
+
+    (void)state;
+    tmp_path(dir, sizeof dir, "source-last");
+    RUN(&r, good, "--method", "fx_weights", "--task", "toy", "--set", "method.source=last", "--out",
+        dir);
+    expect_error(&r, 2,
+                 "mtlhost: config: method fx_weights asks for the gradients of the last shared "
+                 "layer ('last'), which task toy does not mark (expected a task with "
+                 "MTL_PARAM_LAST_SHARED parameters, or the method set to another gradient "
+                 "source)");
+    assert_false(hh_exists(dir));
+}
+
 static void test_default_run_dir(void **state)
 {
     char cwd[PATH_MAX], runs[PATH_MAX];
@@ -895,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_contract_violation_fails_run),
         cmocka_unit_test(test_figure_tool),
         cmocka_unit_test(test_run_dir_refused),
+        cmocka_unit_test(test_grad_source_refused),
         cmocka_unit_test(test_default_run_dir),
     };
 
