@@ -512,7 +512,7 @@ static mtl_status ask_plan(host_engine *e, int64_t step, mtl_method_plan *plan)
     return MTL_OK;
 }
 
-static mtl_status call_weigh(host_engine *e, int64_t step, int use_gram)
+static mtl_status call_weigh(host_engine *e, int64_t step, int use_gram, host_step *r)
 {
     mtl_method_input in = {step, e->k, e->losses, use_gram ? e->gram : NULL, NULL};
     mtl_status st;
@@ -529,6 +529,15 @@ static mtl_status call_weigh(host_engine *e, int64_t step, int use_gram)
         in.params = e->param_values;
     }
     st = e->cfg.method->weigh(e->cfg.method_self, &in, &e->mout);
+    /*
+     * A method that refuses its own non-finite output (MTL_ERR_NUMERIC: weights of 1e308
+     * overflow the weighted loss) is a non-finite method output: the step is skipped.
+     */
+    if (st == MTL_ERR_NUMERIC) {
+        skip(r, "%s: %s", e->method_name, mtl_error_message());
+        mtl_error_clear();
+        return MTL_OK;
+    }
     if (st != MTL_OK)
         return mtl_error_wrap(st, "%s", e->method_name);
     return MTL_OK;
@@ -697,7 +706,7 @@ mtl_status host_engine_gradients(host_engine *e, mtl_graph *g, const mtl_task_ou
     use_gram = plan.need == MTL_NEED_GRAM;
     if (use_gram && ((st = gram_passes(e, g, out, plan.source, r)) != MTL_OK || r->skipped))
         return st;
-    if ((st = call_weigh(e, step, use_gram)) != MTL_OK)
+    if ((st = call_weigh(e, step, use_gram, r)) != MTL_OK || r->skipped)
         return st;
     fill_result(e, r, use_gram);
     return form_update(e, g, out, use_gram, r);

@@ -297,7 +297,8 @@ static mtl_status train_batch(trainer *tr, int64_t batch)
     if ((st = forward(tr, MTL_SPLIT_TRAIN, batch, &out)) != MTL_OK)
         return st;
     if ((st = host_engine_gradients(tr->engine, tr->graph, &out, tr->step, &r)) != MTL_OK)
-        return st;
+        return mtl_error_wrap(st, "train: trial %d, epoch %lld, batch %lld", tr->trial,
+                              (long long)tr->epoch, (long long)batch);
     if (r.solve_failed)
         on_solve_failed(tr, batch, &r);
     if (r.skipped) {
@@ -306,7 +307,8 @@ static mtl_status train_batch(trainer *tr, int64_t batch)
         return after_batch(tr, batch, &r);
     }
     if ((st = host_engine_apply(tr->engine)) != MTL_OK)
-        return st;
+        return mtl_error_wrap(st, "train: trial %d, epoch %lld, batch %lld", tr->trial,
+                              (long long)tr->epoch, (long long)batch);
     on_applied(tr, &r);
     return after_batch(tr, batch, &r);
 }

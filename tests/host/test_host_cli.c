@@ -700,6 +700,27 @@ static void test_max_bad_steps(void **state)
     free(csv);
 }
 
+/* A method refusing its own non-finite output (ls weights 1e308: the loss overflows) skips. */
+static void test_method_numeric_error_skips(void **state)
+{
+    char dir[PATH_MAX];
+    hh_result r;
+
+    (void)state;
+    tmp_path(dir, sizeof dir, "ls-overflow");
+    RUN(&r, good, "--method", "ls", "--task", "fx_linear", "--set", "method.weights=1e308,1e308",
+        "--set", "train.max_bad_steps=2", "--set", "output.figures=false", "--out", dir);
+    assert_int_equal(r.code, 1);
+    assert_string_equal(
+        r.err, "mtlhost: warning: train: skipped a step at trial 0, epoch 0, batch 0: ls: weigh: "
+               "non-finite loss (inf); parameters, optimizer and method state are unchanged "
+               "(reported once; every skip is counted in skipped_steps)\n"
+               "mtlhost: train: stopped after 2 skipped steps in a row: trial 0, epoch 0, batch "
+               "1: ls: weigh: non-finite loss (inf) (expected finite losses and gradients; "
+               "train.max_bad_steps = 2)\n");
+    hh_free(&r);
+}
+
 static void test_skipped_steps_counted(void **state)
 {
     const char *args[] = {"--set", "task.nan_from=1", "--set", "task.nan_count=2", NULL};
@@ -744,7 +765,8 @@ static void test_contract_violation_fails_run(void **state)
     (void)state;
     run_fixture("contract", &r, args);
     expect_error(&r, 1,
-                 "mtlhost: engine: fx_weights broke its contract: shared and head weights differ "
+                 "mtlhost: train: trial 0, epoch 0, batch 0: engine: fx_weights broke its "
+                 "contract: shared and head weights differ "
                  "on a losses-only step (expected c[1] == h[1], got 1 and 2)");
 }
 
@@ -908,6 +930,7 @@ int main(void)
         cmocka_unit_test(test_config_ini_accepted_back),
         cmocka_unit_test(test_same_seed_same_metrics),
         cmocka_unit_test(test_max_bad_steps),
+        cmocka_unit_test(test_method_numeric_error_skips),
         cmocka_unit_test(test_skipped_steps_counted),
         cmocka_unit_test(test_solver_failures_reported_once),
         cmocka_unit_test(test_contract_violation_fails_run),
