@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "mfashion.h"
@@ -67,7 +68,11 @@ static mtl_status read_header(gzFile f, const char *path, int ndim, mf_idx *out)
                                  "idx: '%s': bad size of dimension %d (expected 1 to %d, got "
                                  "%lld)",
                                  path, d, 1 << 24, (long long)out->dims[d]);
-        out->numel *= out->dims[d];
+        /* Three dimensions of up to 2^24 could wrap int64: a wrapped size is too large. */
+        if (__builtin_mul_overflow(out->numel, out->dims[d], &out->numel))
+            return mtl_error_set(MTL_ERR_DATA,
+                                 "idx: '%s': too large (more than %lld bytes, at most 4 GiB)", path,
+                                 (long long)INT64_MAX);
     }
     if (out->numel > ((int64_t)1 << 32))
         return mtl_error_set(MTL_ERR_DATA, "idx: '%s': too large (%lld bytes, at most 4 GiB)", path,
@@ -104,6 +109,7 @@ static mtl_status read_body(gzFile f, const char *path, mf_idx *out)
 
 mtl_status mf_idx_load(const char *path, int ndim, mf_idx *out)
 {
+    struct stat sb;
     gzFile f;
     mtl_status st;
 
@@ -113,6 +119,9 @@ mtl_status mf_idx_load(const char *path, int ndim, mf_idx *out)
                              "idx: '%s': bad dimension count (expected 1 to 3, "
                              "got %d)",
                              path, ndim);
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return mtl_error_set(MTL_ERR_DATA, "idx: '%s' is %s (expected an idx file)", path,
+                             S_ISDIR(sb.st_mode) ? "a directory" : "not a regular file");
     errno = 0;
     f = gzopen(path, "rb");
     if (!f)

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "mfashion.h"
 
@@ -32,19 +33,22 @@ static const mtl_metric metrics[N_METRICS] = {
     {"loss_right", 1, 0, 0.0, ""},
 };
 
+/* The largest idx dimension mf_idx_load() accepts bounds every count of items and pairs. */
+#define MF_MAX_ITEMS (1 << 24)
+
 static const mtl_option options[] = {
     {"data_dir", MTL_OPT_STRING, "/usr/share/datasets/fashion-mnist", NULL, 0, 0, 0,
      "folder of the four Fashion-MNIST idx files, gzip-compressed or not (Debian package "
      "dataset-fashion-mnist)"},
     {"data_seed", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN, 0, 0,
      "seed of the recipe (held-out items, pairing): the same data for every run by default"},
-    {"val_items", MTL_OPT_INT, "10000", NULL, MTL_OPT_HAS_MIN, 2, 0,
+    {"val_items", MTL_OPT_INT, "10000", NULL, MTL_OPT_HAS_MIN | MTL_OPT_HAS_MAX, 2, MF_MAX_ITEMS,
      "official training items held out for validation pairs"},
-    {"train_pairs", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN, 0, 0,
+    {"train_pairs", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN | MTL_OPT_HAS_MAX, 0, MF_MAX_ITEMS,
      "training pairs used, the recipe's first ones (0: all 50,000)"},
-    {"val_pairs", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN, 0, 0,
+    {"val_pairs", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN | MTL_OPT_HAS_MAX, 0, MF_MAX_ITEMS,
      "validation pairs used, the first ones (0: all 10,000)"},
-    {"test_pairs", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN, 0, 0,
+    {"test_pairs", MTL_OPT_INT, "0", NULL, MTL_OPT_HAS_MIN | MTL_OPT_HAS_MAX, 0, MF_MAX_ITEMS,
      "test pairs used, the first ones (0: all 10,000)"},
 };
 
@@ -129,6 +133,39 @@ static mtl_status load_data(mfashion *self, const char *dir, const mf_recipe *r)
     return st;
 }
 
+/* A batch holds at most the pairs of the largest split (checked before any size is computed). */
+static mtl_status check_batch_size(const mfashion *self)
+{
+    int64_t most = 0;
+
+    for (int s = 0; s < 3; s++)
+        if (self->data[s].n > most)
+            most = self->data[s].n;
+    if (self->batch_size > most)
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "options: train.batch_size is larger than the dataset (expected at "
+                             "most %lld pairs, got %lld)",
+                             (long long)most, (long long)self->batch_size);
+    return MTL_OK;
+}
+
+/* task.data_dir: a folder, named as the problem when it is not one. */
+static mtl_status check_dir(const char *dir)
+{
+    struct stat sb;
+
+    if (!dir[0])
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "data: task.data_dir is an empty path (expected the folder of the "
+                             "Fashion-MNIST idx files)");
+    if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: task.data_dir '%s' is not a directory (expected the folder "
+                             "of the Fashion-MNIST idx files)",
+                             dir);
+    return MTL_OK;
+}
+
 static mtl_status buffers_new(mfashion *self)
 {
     int64_t b = self->batch_size;
@@ -157,7 +194,11 @@ static mtl_status mf_create(const mtl_host *host, void **out, mtl_task_info *inf
     self->host = host;
     st = read_options(host, &dir, &recipe, &self->batch_size);
     if (st == MTL_OK)
+        st = check_dir(dir);
+    if (st == MTL_OK)
         st = load_data(self, dir, &recipe);
+    if (st == MTL_OK)
+        st = check_batch_size(self);
     if (st == MTL_OK)
         st = buffers_new(self);
     if (st == MTL_OK)

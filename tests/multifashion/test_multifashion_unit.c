@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -147,6 +148,22 @@ static void test_idx_refusals(void **state)
 }
 
 /* A gzip stream cut in the middle is refused, whatever zlib's own words. */
+/* Dimensions whose product wraps int64, and a folder where a file is expected. */
+static void test_idx_sizes_and_folders(void **state)
+{
+    static const uint8_t huge[16] = {0, 0, 8, 3, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0};
+    char path[512];
+
+    (void)state;
+    write_file("huge", huge, sizeof huge);
+    expect_refusal("huge", 3, MTL_ERR_DATA,
+                   "idx: '%s': too large (more than 9223372036854775807 bytes, at most 4 GiB)");
+    path_of("folder", path, sizeof path);
+    assert_int_equal(mkdir(path, 0700), 0);
+    expect_refusal("folder", 1, MTL_ERR_DATA, "idx: '%s' is a directory (expected an idx file)");
+    assert_int_equal(rmdir(path), 0);
+}
+
 static void test_idx_broken_gzip(void **state)
 {
     static const uint8_t values[200] = {1};
@@ -279,7 +296,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idx_valid),       cmocka_unit_test(test_idx_refusals),
         cmocka_unit_test(test_idx_broken_gzip), cmocka_unit_test(test_missing_package),
-        cmocka_unit_test(test_compose),
+        cmocka_unit_test(test_compose),         cmocka_unit_test(test_idx_sizes_and_folders),
     };
 
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
