@@ -395,7 +395,7 @@ static const char *or_dash(const char *s)
     return s && *s ? s : "-";
 }
 
-static void describe_loaded(const host_plugin *p, host_buf *out)
+static void describe_loaded(const host_plugin *p, const char *file, host_buf *out)
 {
     const mtl_plugin_header *h = p->method ? &p->method->header : &p->task->header;
     const char *version = p->method ? p->method->version : p->task->version;
@@ -403,6 +403,9 @@ static void describe_loaded(const host_plugin *p, host_buf *out)
 
     host_buf_printf(out, "  %-14s %-8s ABI %u.%u  %s", p->name, or_dash(version), h->abi_major,
                     h->abi_minor, or_dash(description));
+    /* Two files may carry one name: the file then tells which is which. */
+    if (strncmp(p->name, file, strlen(file) - 3) != 0 || strlen(p->name) != strlen(file) - 3)
+        host_buf_printf(out, " (in %s)", p->path);
 }
 
 static void list_one(const char *dir, const char *file, const char *shadowed_by,
@@ -422,7 +425,7 @@ static void list_one(const char *dir, const char *file, const char *shadowed_by,
     st = load_path(&p, kind, &wrong_kind);
     if (!wrong_kind) {
         if (st == MTL_OK)
-            describe_loaded(&p, out);
+            describe_loaded(&p, file, out);
         else
             host_buf_printf(out, "  %-14.*s rejected: %s", (int)(strlen(file) - 3), file,
                             mtl_error_message());

@@ -358,6 +358,24 @@ static void test_list(void **state)
     assert_null(strstr(r.out, "fx_weights"));
     assert_null(strstr(r.out, "fx_abi2"));
     hh_free(&r);
+
+    /* Two files with one plugin name: the one whose file is not its name shows its path. */
+    {
+        char twin[PATH_MAX], dirs[2 * PATH_MAX + 2], want[8192];
+        Elf64_Ehdr eh;
+        cut_copy(twin, sizeof twin, "twin", (size_t)-1, &eh);
+        snprintf(dirs, sizeof dirs, "%s/twin:%s", hh_tmpdir(), good);
+        RUN(&r, dirs, "--list-methods");
+        assert_int_equal(r.code, 0);
+        snprintf(want, sizeof want,
+                 "  fx_weights     1.0      ABI 1.0  host test method: the weights it is told (in "
+                 "%s)",
+                 twin);
+        assert_true(hh_has_line(r.out, want));
+        assert_true(hh_has_line(
+            r.out, "  fx_weights     1.0      ABI 1.0  host test method: the weights it is told"));
+        hh_free(&r);
+    }
 }
 
 /* ---- configuration ---------------------------------------------------- */
