@@ -132,6 +132,7 @@ static void test_create_refusals(void **state)
     const char *odd[] = {"height=48", "width=64", NULL};
     const char *too_many[] = {"val_scenes=4", NULL};
     const char *empty[] = {"data=", NULL};
+    const char *big_batch[] = {"train.batch_size=288230376151711744", NULL};
 
     (void)state;
     snprintf(other, sizeof other, "data=%s/nowhere", root);
@@ -155,6 +156,9 @@ static void test_create_refusals(void **state)
     expect_create_error(too_many, MTL_ERR_CONFIG,
                         "options: bad task.val_scenes: no training scene would be left (expected "
                         "at most 3, got 4)");
+    expect_create_error(big_batch, MTL_ERR_CONFIG,
+                        "options: train.batch_size is larger than the dataset (expected at most 4 "
+                        "scenes, got 288230376151711744)");
 
     /* scenes of 24 x 32 do not fit the model, unless resized */
     temp_dir(dir, sizeof dir, "small");
