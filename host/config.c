@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <ini.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,7 +98,7 @@ static const char *type_noun(mtl_option_type type)
     case MTL_OPT_BOOL:
         return "true/false, yes/no, on/off or 1/0";
     case MTL_OPT_STRING:
-        return "text without ' ;' or line breaks";
+        return "text without ' ;', line breaks, or blanks at either end";
     case MTL_OPT_ENUM:
         return "one of";
     case MTL_OPT_DOUBLE_LIST:
@@ -287,7 +286,11 @@ static enum parse_result parse_value(const mtl_option *o, const char *s, host_va
         return parse_bool(s, &v->b) ? PARSE_OK : PARSE_BAD;
     case MTL_OPT_STRING:
         /* Refused because an INI file could not give them back (config.ini). */
-        return strstr(s, " ;") || strstr(s, "\t;") || strpbrk(s, "\r\n") ? PARSE_BAD : PARSE_OK;
+        return strstr(s, " ;") || strstr(s, "\t;") || strpbrk(s, "\r\n") ||
+                       (*s &&
+                        (isspace((unsigned char)s[0]) || isspace((unsigned char)s[strlen(s) - 1])))
+                   ? PARSE_BAD
+                   : PARSE_OK;
     case MTL_OPT_ENUM:
         return enum_has(o->choices, s) ? PARSE_OK : PARSE_BAD;
     case MTL_OPT_DOUBLE_LIST:
@@ -694,48 +697,6 @@ static void ini_check_section(ini_state *s, const char *line)
     ini_fail(s, unknown_section(trim(name), source));
 }
 
-static char *ini_reader_fn(char *str, int num, void *stream)
-{
-    ini_state *s = stream;
-    ssize_t got;
-    char *text;
-    size_t len, body;
-
-    /* Stop at the first error: its message must stay the current one. */
-    if (s->error_line)
-        return NULL;
-    got = getline(&s->line, &s->line_cap, s->file);
-    if (got < 0)
-        return NULL;
-    s->lineno++;
-    s->bytes += (size_t)got;
-    if (s->bytes > HOST_INI_MAX_BYTES) {
-        /* The file grew after it was checked. */
-        ini_fail(s, too_big(s->path, s->bytes));
-        return NULL;
-    }
-    text = s->line;
-    while (*text == ' ' || *text == '\t')
-        text++;
-    len = strlen(text);
-    body = len - (len && text[len - 1] == '\n');
-    if (body + 3 > (size_t)num && !s->error_line) {
-        char source[1100];
-        snprintf(source, sizeof source, "%s:%d", s->path, s->lineno);
-        ini_fail(s, mtl_error_set(MTL_ERR_CONFIG,
-                                  "config: line too long: %s (expected at most %d characters, "
-                                  "got %zu)",
-                                  source, num - 3, body));
-    }
-    if (len + 1 > (size_t)num)
-        len = (size_t)num - 1;
-    memcpy(str, text, len);
-    str[len] = '\0';
-    if (!s->error_line)
-        ini_check_section(s, text);
-    return str;
-}
-
 static int ini_handler_fn(void *user, const char *section, const char *name, const char *value)
 {
     ini_state *s = user;
@@ -772,32 +733,100 @@ static int ini_handler_fn(void *user, const char *section, const char *name, con
     return 1;
 }
 
-/* The raw text of line `lineno`, for a syntax error inih found. */
-static void syntax_error(ini_state *s, int lineno)
+/* Reads the next line into s->line without its line break; 0 at the end or after an error. */
+static int ini_next_line(ini_state *s)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    int n = 0;
-    const char *text = "";
+    ssize_t got;
+    size_t len;
 
-    rewind(s->file);
-    while (getline(&line, &cap, s->file) >= 0)
-        if (++n == lineno) {
-            text = trim(line);
-            break;
+    /* Stop at the first error: its message must stay the current one. */
+    if (s->error_line)
+        return 0;
+    got = getline(&s->line, &s->line_cap, s->file);
+    if (got < 0)
+        return 0;
+    s->lineno++;
+    s->bytes += (size_t)got;
+    if (s->bytes > HOST_INI_MAX_BYTES) {
+        /* The file grew after it was checked. */
+        ini_fail(s, too_big(s->path, s->bytes));
+        return 0;
+    }
+    len = (size_t)got;
+    while (len && (s->line[len - 1] == '\n' || s->line[len - 1] == '\r'))
+        s->line[--len] = '\0';
+    if (len > HOST_INI_MAX_LINE) {
+        char source[1100];
+        snprintf(source, sizeof source, "%s:%d", s->path, s->lineno);
+        ini_fail(s, mtl_error_set(MTL_ERR_CONFIG,
+                                  "config: line too long: %s (expected at most %d characters, "
+                                  "got %zu)",
+                                  source, HOST_INI_MAX_LINE, len));
+        return 0;
+    }
+    return 1;
+}
+
+static void ini_syntax_error(ini_state *s, const char *text)
+{
+    ini_fail(s, mtl_error_set(MTL_ERR_CONFIG,
+                              "config: cannot parse line: %s:%d (expected 'key = value', "
+                              "'[section]' or a comment, got '%s')",
+                              s->path, s->lineno, text));
+}
+
+/* A ';' after a blank starts a comment (as in inih); the value is what is before it. */
+static void cut_inline_comment(char *value)
+{
+    for (char *p = value + 1; *p; p++)
+        if (*p == ';' && isspace((unsigned char)p[-1])) {
+            *p = '\0';
+            return;
         }
-    mtl_error_set(MTL_ERR_CONFIG,
-                  "config: cannot parse line: %s:%d (expected 'key = value', '[section]' or a "
-                  "comment, got '%s')",
-                  s->path, lineno, text);
-    free(line);
+}
+
+/*
+ * The INI dialect of config.ini: '[section]', 'key = value' (or 'key: value'), comments
+ * starting with ';' or '#', blanks around names and values ignored.  Our own reader
+ * rather than inih's, whose 200-character lines cannot hold a path of PATH_MAX.
+ */
+static void ini_parse(ini_state *s)
+{
+    char section[256] = "";
+
+    while (ini_next_line(s)) {
+        char *text = trim(s->line), *sep, *close;
+
+        if (s->lineno == 1 && strncmp(text, "\xef\xbb\xbf", 3) == 0)
+            text = trim(text + 3);
+        if (!*text || *text == ';' || *text == '#')
+            continue;
+        if (*text == '[') {
+            close = strchr(text, ']');
+            if (!close) {
+                ini_syntax_error(s, text);
+                return;
+            }
+            ini_check_section(s, text);
+            *close = '\0';
+            snprintf(section, sizeof section, "%s", trim(text + 1));
+            continue;
+        }
+        sep = text + strcspn(text, "=:");
+        if (!*sep) {
+            ini_syntax_error(s, text);
+            return;
+        }
+        *sep = '\0';
+        cut_inline_comment(sep + 1);
+        ini_handler_fn(s, section, trim(text), trim(sep + 1));
+    }
 }
 
 mtl_status host_config_load_ini(host_config *cfg, const char *path)
 {
     ini_state *s = calloc(1, sizeof *s);
     mtl_status st = MTL_OK;
-    int rc;
 
     if (!s)
         return mtl_error_set(MTL_ERR_NOMEM, "config: out of memory: reading %s", path);
@@ -808,15 +837,11 @@ mtl_status host_config_load_ini(host_config *cfg, const char *path)
         free(s);
         return st;
     }
-    rc = ini_parse_stream(ini_reader_fn, s, ini_handler_fn, s);
-    if (rc > 0 && (!s->error_line || rc < s->error_line)) {
-        syntax_error(s, rc);
-        st = MTL_ERR_CONFIG;
-    } else if (s->error_line) {
+    ini_parse(s);
+    if (s->error_line)
         st = s->error; /* its message is still the current one: later lines were not checked */
-    } else if (rc < 0) {
-        st = mtl_error_set(MTL_ERR_NOMEM, "config: out of memory: reading %s", path);
-    }
+    else if (ferror(s->file))
+        st = mtl_error_set(MTL_ERR_CONFIG, "config: cannot read file: %s", path);
     fclose(s->file);
     free(s->line);
     free(s);

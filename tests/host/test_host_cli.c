@@ -490,7 +490,7 @@ static void test_config_bad_values(void **state)
 
 static void test_config_file_errors(void **state)
 {
-    char text[512], missing[PATH_MAX], msg[8192];
+    char text[4608], missing[PATH_MAX], msg[8192];
     hh_result r;
 
     (void)state;
@@ -500,9 +500,9 @@ static void test_config_file_errors(void **state)
     expect_ini_error("[train]\nepochs = 2\njunk\n",
                      "mtlhost: config: cannot parse line: %s:3 (expected 'key = value', "
                      "'[section]' or a comment, got 'junk')");
-    snprintf(text, sizeof text, "[task]\nfigure = %0250d\n", 0);
-    expect_ini_error(text, "mtlhost: config: line too long: %s:2 (expected at most 197 "
-                           "characters, got 259)");
+    snprintf(text, sizeof text, "[task]\nfigure = %04500d\n", 0);
+    expect_ini_error(text, "mtlhost: config: line too long: %s:2 (expected at most 4400 "
+                           "characters, got 4509)");
     tmp_path(missing, sizeof missing, "missing.ini");
     snprintf(msg, sizeof msg, "mtlhost: config: cannot open file: %s: no such file or directory",
              missing);
@@ -671,6 +671,42 @@ static void test_config_ini_accepted_back(void **state)
     results = run_file("resolved", "results.md");
     assert_non_null(strstr(results, "| trial | selected epoch | val Delta_m | test Delta_m |"));
     free(results);
+}
+
+/* config.ini gives back what it holds: a path of 1000+ characters; blanks at a value's ends
+ * refused. */
+static void test_config_ini_long_values(void **state)
+{
+    static char dir[PATH_MAX], config[PATH_MAX + 16], line[PATH_MAX + 16];
+    const char *again[] = {"--config", config, NULL};
+    hh_result r;
+    char *text;
+    size_t n;
+
+    (void)state;
+    n = (size_t)snprintf(dir, sizeof dir, "%s/long", hh_tmpdir());
+    for (int i = 0; i < 5; i++) {
+        dir[n++] = '/';
+        memset(dir + n, 'a' + i, 200);
+        n += 200;
+    }
+    dir[n] = '\0';
+    RUN(&r, good, "--method", "fx_weights", "--task", "fx_linear", "--set", "output.figures=false",
+        "--out", dir);
+    assert_int_equal(r.code, 0);
+    hh_free(&r);
+    snprintf(config, sizeof config, "%s/config.ini", dir);
+    text = hh_read(config);
+    assert_non_null(text);
+    snprintf(line, sizeof line, "dir = %s", dir);
+    assert_true(hh_has_line(text, line));
+    free(text);
+    assert_int_equal(run_fixture("long-again", &r, again), 0);
+    hh_free(&r);
+    run_config(&r, NULL, "--out", " x");
+    expect_error(&r, 2,
+                 "mtlhost: config: bad value: --out: output.dir (expected text without ' ;', line "
+                 "breaks, or blanks at either end, got ' x')");
 }
 
 static void test_same_seed_same_metrics(void **state)
@@ -946,6 +982,7 @@ int main(void)
         cmocka_unit_test(test_config_file_errors),
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_config_ini_accepted_back),
+        cmocka_unit_test(test_config_ini_long_values),
         cmocka_unit_test(test_same_seed_same_metrics),
         cmocka_unit_test(test_max_bad_steps),
         cmocka_unit_test(test_method_numeric_error_skips),
