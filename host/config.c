@@ -591,10 +591,8 @@ mtl_status host_config_apply_defaults(host_config *cfg, const char *const *defau
 /* ---- INI files -------------------------------------------------------- */
 
 /*
- * inih reads the file through this reader, which counts lines (inih's
- * handler is not told the line), keeps the raw line for messages, checks
- * section names where they are written, and strips leading blanks so that an
- * indented line is never taken for a continuation of the previous value.
+ * The reader's state (ini_parse below): the line and its number for messages,
+ * the first error, where each key was set, and the bytes read against the cap.
  */
 typedef struct ini_state {
     host_config *cfg;
