@@ -605,6 +605,7 @@ typedef struct ini_state {
     mtl_status error;
     int seen_line[HOST_N_SECTIONS][256]; /* where each key was set in this file */
     size_t bytes;                        /* read so far */
+    char shown[256];                     /* the path as messages show it */
 } ini_state;
 
 static mtl_status too_big(const char *path, unsigned long long size)
@@ -619,17 +620,17 @@ static mtl_status too_big(const char *path, unsigned long long size)
  * HOST_INI_MAX_BYTES: a FIFO would block, a device never end, a directory read as empty.
  * O_NONBLOCK keeps open() of a FIFO without a writer from blocking before fstat says what it is.
  */
-static mtl_status ini_open(const char *path, FILE **file)
+static mtl_status ini_open(const char *path, const char *shown, FILE **file)
 {
     char why[256];
     struct stat sb;
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 
     if (fd < 0)
-        return mtl_error_set(MTL_ERR_CONFIG, "config: cannot open file: %s: %s", path,
+        return mtl_error_set(MTL_ERR_CONFIG, "config: cannot open file: %s: %s", shown,
                              host_strerror(errno, why, sizeof why));
     if (fstat(fd, &sb) != 0) {
-        mtl_status st = mtl_error_set(MTL_ERR_CONFIG, "config: cannot open file: %s: %s", path,
+        mtl_status st = mtl_error_set(MTL_ERR_CONFIG, "config: cannot open file: %s: %s", shown,
                                       host_strerror(errno, why, sizeof why));
         close(fd);
         return st;
@@ -638,18 +639,18 @@ static mtl_status ini_open(const char *path, FILE **file)
         const char *kind = host_file_kind(sb.st_mode);
         close(fd);
         return mtl_error_set(MTL_ERR_CONFIG,
-                             "config: not a regular file: %s (expected an INI file, got %s)", path,
+                             "config: not a regular file: %s (expected an INI file, got %s)", shown,
                              kind);
     }
     if (sb.st_size > HOST_INI_MAX_BYTES) {
         close(fd);
-        return too_big(path, (unsigned long long)sb.st_size);
+        return too_big(shown, (unsigned long long)sb.st_size);
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     *file = fdopen(fd, "r");
     if (!*file) {
         close(fd);
-        return mtl_error_set(MTL_ERR_CONFIG, "config: cannot open file: %s: %s", path,
+        return mtl_error_set(MTL_ERR_CONFIG, "config: cannot open file: %s: %s", shown,
                              host_strerror(errno, why, sizeof why));
     }
     return MTL_OK;
@@ -829,8 +830,8 @@ mtl_status host_config_load_ini(host_config *cfg, const char *path)
     if (!s)
         return mtl_error_set(MTL_ERR_NOMEM, "config: out of memory: reading %s", path);
     s->cfg = cfg;
-    s->path = path;
-    st = ini_open(path, &s->file);
+    s->path = host_path_short(path, s->shown, sizeof s->shown);
+    st = ini_open(path, s->path, &s->file);
     if (st != MTL_OK) {
         free(s);
         return st;
@@ -839,7 +840,7 @@ mtl_status host_config_load_ini(host_config *cfg, const char *path)
     if (s->error_line)
         st = s->error; /* its message is still the current one: later lines were not checked */
     else if (ferror(s->file))
-        st = mtl_error_set(MTL_ERR_CONFIG, "config: cannot read file: %s", path);
+        st = mtl_error_set(MTL_ERR_CONFIG, "config: cannot read file: %s", s->path);
     fclose(s->file);
     free(s->line);
     free(s);

@@ -259,17 +259,6 @@ static mtl_status resolve_config(host_app *app)
     return MTL_OK;
 }
 
-/* A long path in a message: its start and end, so that the reason after it is never cut. */
-static const char *short_path(const char *path, char *buf, size_t cap)
-{
-    size_t n = strlen(path);
-
-    if (n <= 200)
-        return path;
-    snprintf(buf, cap, "%.96s...%s", path, path + n - 96);
-    return buf;
-}
-
 /* A path the kernel takes whole: shorter than PATH_MAX, each component at most NAME_MAX. */
 static mtl_status check_path_length(const char *dir)
 {
@@ -280,7 +269,7 @@ static mtl_status check_path_length(const char *dir)
         return mtl_error_set(MTL_ERR_CONFIG,
                              "output: path too long: --out %s (expected at most %d characters, "
                              "got %zu)",
-                             short_path(dir, shown, sizeof shown), PATH_MAX - 1, n);
+                             host_path_short(dir, shown, sizeof shown), PATH_MAX - 1, n);
     for (const char *p = dir; *p;) {
         size_t c = strcspn(p, "/");
         longest = c > longest ? c : longest;
@@ -290,7 +279,7 @@ static mtl_status check_path_length(const char *dir)
         return mtl_error_set(MTL_ERR_CONFIG,
                              "output: path too long: --out %s (expected folder names of at most "
                              "%d characters, got %zu)",
-                             short_path(dir, shown, sizeof shown), NAME_MAX, longest);
+                             host_path_short(dir, shown, sizeof shown), NAME_MAX, longest);
     return MTL_OK;
 }
 
@@ -325,19 +314,20 @@ static mtl_status check_new_run_dir(const char *dir)
             return mtl_error_set(MTL_ERR_CONFIG,
                                  "output: --out is not a folder: %s (expected a new or empty "
                                  "folder, got %s)",
-                                 short_path(dir, shown, sizeof shown), host_file_kind(sb.st_mode));
+                                 host_path_short(dir, shown, sizeof shown),
+                                 host_file_kind(sb.st_mode));
         if (!dir_is_empty(dir))
             return mtl_error_set(MTL_ERR_CONFIG,
                                  "output: run directory not empty: %s (expected a new or empty "
                                  "folder; choose another --out, or continue it with mtlhost "
                                  "--resume %s)",
-                                 short_path(dir, shown, sizeof shown),
-                                 short_path(dir, shown, sizeof shown));
+                                 host_path_short(dir, shown, sizeof shown),
+                                 host_path_short(dir, shown, sizeof shown));
         return MTL_OK;
     }
     if (errno != ENOENT && errno != ENOTDIR)
         return mtl_error_set(MTL_ERR_CONFIG, "output: cannot use --out %s: %s",
-                             short_path(dir, shown, sizeof shown),
+                             host_path_short(dir, shown, sizeof shown),
                              host_strerror(errno, why, sizeof why));
     /* The nearest existing folder above it, which mkdir -p would create under. */
     snprintf(up, sizeof up, "%s", dir);
@@ -350,15 +340,15 @@ static mtl_status check_new_run_dir(const char *dir)
                 return mtl_error_set(MTL_ERR_CONFIG,
                                      "output: cannot create --out %s: %s is not a folder "
                                      "(expected a folder, got %s)",
-                                     short_path(dir, shown, sizeof shown),
-                                     short_path(up, shown_up, sizeof shown_up),
+                                     host_path_short(dir, shown, sizeof shown),
+                                     host_path_short(up, shown_up, sizeof shown_up),
                                      host_file_kind(sb.st_mode));
             break;
         }
         if (errno != ENOENT && errno != ENOTDIR)
             return mtl_error_set(MTL_ERR_CONFIG, "output: cannot create --out %s: %s: %s",
-                                 short_path(dir, shown, sizeof shown),
-                                 short_path(up, shown_up, sizeof shown_up),
+                                 host_path_short(dir, shown, sizeof shown),
+                                 host_path_short(up, shown_up, sizeof shown_up),
                                  host_strerror(errno, why, sizeof why));
     }
     return MTL_OK;

@@ -167,3 +167,13 @@ const char *host_file_kind(unsigned mode)
         return "a socket";
     return "a special file";
 }
+
+const char *host_path_short(const char *path, char *buf, size_t cap)
+{
+    size_t n = strlen(path);
+
+    if (n <= 200)
+        return path;
+    snprintf(buf, cap, "%.96s...%s", path, path + n - 96);
+    return buf;
+}

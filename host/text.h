@@ -44,6 +44,13 @@ const char *host_nearest(const char *word, const char *const *candidates, size_t
 /* strerror(err) with its first letter lowercased, per the message shape. */
 const char *host_strerror(int err, char *buf, size_t cap);
 
+/*
+ * `path` itself, or for one over 200 characters its first and last 96 with "..." between,
+ * written into buf (at least 200 bytes): the SDK's 1024-byte message must keep the reason
+ * that follows a path.
+ */
+const char *host_path_short(const char *path, char *buf, size_t cap);
+
 /* What a stat() mode is, for messages: "a directory", "a FIFO", "a regular file"... */
 const char *host_file_kind(unsigned mode);
 

@@ -508,6 +508,22 @@ static void test_config_file_errors(void **state)
              missing);
     run_config(&r, NULL, "--config", missing);
     expect_error(&r, 2, msg);
+    /* A long path is shortened in the message, which keeps its reason. */
+    {
+        static char longpath[2048];
+        size_t n = (size_t)snprintf(longpath, sizeof longpath, "%s/", hh_tmpdir());
+        for (int i = 0; i < 6; i++) {
+            memset(longpath + n, 'a' + i, 250);
+            n += 250;
+            longpath[n++] = '/';
+        }
+        snprintf(longpath + n, sizeof longpath - n, "x.ini");
+        run_config(&r, NULL, "--config", longpath);
+        assert_int_equal(r.code, 2);
+        assert_non_null(strstr(r.err, "ffffff/x.ini: no such file or directory\n"));
+        assert_true(strlen(r.err) < 400);
+        hh_free(&r);
+    }
     /* Only a regular file: a FIFO blocks, a device never ends, a directory reads as empty. */
     run_config(&r, NULL, "--config", "/dev/zero");
     expect_error(&r, 2,
