@@ -183,7 +183,7 @@ static mtl_status check_elf(const char *path, int fd, unsigned long long size)
 }
 
 /* Refuses what dlopen would refuse with a less helpful message, or crash on. */
-static mtl_status check_file(const char *path)
+static mtl_status check_file(const char *path, const char *shown)
 {
     static const unsigned char elf[4] = {0x7f, 'E', 'L', 'F'};
     unsigned char magic[4] = {0};
@@ -195,18 +195,18 @@ static mtl_status check_file(const char *path)
 
     if (stat(path, &sb) != 0 && errno == ENOENT)
         return mtl_error_set(MTL_ERR_PLUGIN,
-                             "loader: plugin not found: %s (expected an existing file)", path);
+                             "loader: plugin not found: %s (expected an existing file)", shown);
     if (stat(path, &sb) != 0)
-        return mtl_error_set(MTL_ERR_PLUGIN, "loader: cannot open plugin: %s: %s", path,
+        return mtl_error_set(MTL_ERR_PLUGIN, "loader: cannot open plugin: %s: %s", shown,
                              host_strerror(errno, why, sizeof why));
     if (!S_ISREG(sb.st_mode))
         return mtl_error_set(MTL_ERR_PLUGIN,
                              "loader: not a shared object: %s (expected an ELF shared object, got "
                              "%s)",
-                             path, host_file_kind(sb.st_mode));
+                             shown, host_file_kind(sb.st_mode));
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return mtl_error_set(MTL_ERR_PLUGIN, "loader: cannot open plugin: %s: %s", path,
+        return mtl_error_set(MTL_ERR_PLUGIN, "loader: cannot open plugin: %s: %s", shown,
                              host_strerror(errno, why, sizeof why));
     got = pread(fd, magic, sizeof magic, 0);
     if (got != (ssize_t)sizeof magic || memcmp(magic, elf, sizeof elf) != 0) {
@@ -214,16 +214,16 @@ static mtl_status check_file(const char *path)
         return mtl_error_set(MTL_ERR_PLUGIN,
                              "loader: not a shared object: %s (expected an ELF shared object, got "
                              "a file without an ELF header)",
-                             path);
+                             shown);
     }
-    st = check_elf(path, fd, (unsigned long long)sb.st_size);
+    st = check_elf(shown, fd, (unsigned long long)sb.st_size);
     close(fd);
     return st;
 }
 
 /* ---- opening it ------------------------------------------------------- */
 
-static mtl_status open_dl(const char *path, void **dl)
+static mtl_status open_dl(const char *path, const char *shown, void **dl)
 {
     const char *why;
     size_t n = strlen(path);
@@ -236,7 +236,7 @@ static mtl_status open_dl(const char *path, void **dl)
     /* dlerror() starts with the path, which the message already names. */
     if (strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0)
         why += n + 2;
-    return mtl_error_set(MTL_ERR_PLUGIN, "loader: cannot load plugin: %s: %s", path, why);
+    return mtl_error_set(MTL_ERR_PLUGIN, "loader: cannot load plugin: %s: %s", shown, why);
 }
 
 /* The plugin's struct from its entry function; *wrong_kind when it is the other kind. */
@@ -347,22 +347,25 @@ static mtl_status check_task(const char *path, const mtl_task_plugin *t)
 static mtl_status load_path(host_plugin *p, mtl_plugin_kind kind, int *wrong_kind)
 {
     const mtl_plugin_header *h = NULL;
+    char buf[256];
+    const char *shown = host_path_short(p->path, buf, sizeof buf);
     mtl_status st;
 
-    if ((st = check_file(p->path)) != MTL_OK || (st = open_dl(p->path, &p->dl)) != MTL_OK)
+    if ((st = check_file(p->path, shown)) != MTL_OK ||
+        (st = open_dl(p->path, shown, &p->dl)) != MTL_OK)
         return st;
-    if ((st = call_entry(p->dl, p->path, kind, &h, wrong_kind)) != MTL_OK ||
-        (st = check_header(p->path, kind, h)) != MTL_OK)
+    if ((st = call_entry(p->dl, shown, kind, &h, wrong_kind)) != MTL_OK ||
+        (st = check_header(shown, kind, h)) != MTL_OK)
         return st;
     p->kind = kind;
     if (kind == MTL_PLUGIN_METHOD) {
         p->method = (const mtl_method_plugin *)h;
         p->name = p->method->name;
-        return check_method(p->path, p->method);
+        return check_method(shown, p->method);
     }
     p->task = (const mtl_task_plugin *)h;
     p->name = p->task->name;
-    return check_task(p->path, p->task);
+    return check_task(shown, p->task);
 }
 
 mtl_status host_plugin_load(host_plugin *p, const host_paths *paths, mtl_plugin_kind kind,

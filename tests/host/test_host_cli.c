@@ -169,6 +169,23 @@ static void test_loader_missing(void **state)
              "mtlhost: loader: task plugin not found: qqqqqqqq (expected qqqqqqqq.so in %s)",
              search);
     expect_load_error("fx_weights", "qqqqqqqq", msg);
+    /* A long path is shortened in the message, which keeps its reason. */
+    {
+        static char longpath[2048];
+        hh_result r;
+        size_t n = 0;
+        for (int i = 0; i < 6; i++) {
+            longpath[n++] = '/';
+            memset(longpath + n, 'a' + i, 250);
+            n += 250;
+        }
+        snprintf(longpath + n, sizeof longpath - n, "/x.so");
+        RUN(&r, good, "--method", longpath, "--task", "fx_linear");
+        assert_int_equal(r.code, 2);
+        assert_non_null(strstr(r.err, "ffffff/x.so (expected an existing file)\n"));
+        assert_true(strlen(r.err) < 400);
+        hh_free(&r);
+    }
 }
 
 static void test_loader_not_shared_object(void **state)
