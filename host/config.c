@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <ini.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,13 @@ const mtl_option *host_output_options(size_t *n)
     *n = sizeof output_options / sizeof output_options[0];
     return output_options;
 }
+
+/*
+ * The longest line inih reads whole (Debian builds it with INI_MAX_LINE = 200, which holds
+ * the line, '\r', '\n' and '\0'): every line of a config.ini, so every `key = value` the
+ * host accepts, fits in it.
+ */
+#define INI_LINE_LIMIT (INI_MAX_LINE - 3)
 
 static const char *const section_names[HOST_N_SECTIONS] = {"train", "method", "task", "output"};
 
@@ -400,6 +408,14 @@ static mtl_status value_assign(host_value *v, const char *text, const char *sour
     return MTL_OK;
 }
 
+/* The longest value whose `key = value` line config.ini can give back through inih. */
+static size_t value_max(const char *key)
+{
+    size_t used = strlen(key) + 3;
+
+    return used < INI_LINE_LIMIT ? INI_LINE_LIMIT - used : 0;
+}
+
 static mtl_status section_set(host_section *sec, const char *key, const char *value,
                               const char *source)
 {
@@ -409,6 +425,11 @@ static mtl_status section_set(host_section *sec, const char *key, const char *va
 
     if (k < 0)
         return unknown_key(sec, key, source);
+    if (strlen(value) > value_max(key))
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "config: value too long: %s: %s.%s (expected at most %zu characters, "
+                             "got %zu)",
+                             source, sec->name, key, value_max(key), strlen(value));
     r = parse_value(&sec->options[k], value, &parsed);
     if (r == PARSE_NOMEM)
         return mtl_error_set(MTL_ERR_NOMEM, "config: out of memory: parsing %s.%s", sec->name, key);
@@ -451,6 +472,11 @@ static mtl_status check_default(const mtl_option *o)
     mtl_status st = MTL_OK;
 
     free(v.list);
+    if (strlen(o->default_value) > value_max(o->key))
+        return mtl_error_set(MTL_ERR_PLUGIN,
+                             "option '%s': default too long (expected at most %zu characters "
+                             "for config.ini, got %zu)",
+                             o->key, value_max(o->key), strlen(o->default_value));
     if (r == PARSE_BAD || r == PARSE_RANGE) {
         describe(o, &expected);
         st = mtl_error_set(MTL_ERR_PLUGIN, "option '%s': bad default (expected %s, got '%s')",
@@ -467,6 +493,10 @@ static mtl_status check_one(const mtl_option *options, size_t i)
     if (!key_valid(o->key))
         return mtl_error_set(MTL_ERR_PLUGIN, "option %zu: bad key '%s' (expected [a-z0-9_]+)", i,
                              o->key ? o->key : "(null)");
+    if (strlen(o->key) + 4 > INI_LINE_LIMIT)
+        return mtl_error_set(MTL_ERR_PLUGIN,
+                             "option %zu: key too long (expected at most %d characters, got %zu)",
+                             i, INI_LINE_LIMIT - 4, strlen(o->key));
     for (size_t j = 0; j < i; j++)
         if (strcmp(options[j].key, o->key) == 0)
             return mtl_error_set(MTL_ERR_PLUGIN,
@@ -591,8 +621,12 @@ mtl_status host_config_apply_defaults(host_config *cfg, const char *const *defau
 /* ---- INI files -------------------------------------------------------- */
 
 /*
- * The reader's state (ini_parse below): the line and its number for messages,
- * the first error, where each key was set, and the bytes read against the cap.
+ * inih parses the file through ini_reader_fn, which reads it line by line: it counts lines
+ * (inih's handler is not told the line), keeps the raw line for messages, refuses a line
+ * longer than inih's buffer (inih would cut it and read the rest as a line of its own),
+ * checks section names and the form of each line where they are written, stops at the first
+ * error, and strips leading blanks so that an indented line is never taken for a
+ * continuation of the previous value.
  */
 typedef struct ini_state {
     host_config *cfg;
@@ -732,100 +766,99 @@ static int ini_handler_fn(void *user, const char *section, const char *name, con
     return 1;
 }
 
-/* Reads the next line into s->line without its line break; 0 at the end or after an error. */
-static int ini_next_line(ini_state *s)
+/* '[section]', 'key = value' ('key: value'), a comment or a blank line: what inih accepts. */
+static int ini_line_form_ok(const char *text)
 {
+    if (!*text || *text == ';' || *text == '#')
+        return 1;
+    if (*text == '[')
+        return strchr(text, ']') != NULL;
+    return strpbrk(text, "=:") != NULL;
+}
+
+static mtl_status ini_syntax_error(const ini_state *s, int lineno, const char *text)
+{
+    char copy[INI_LINE_LIMIT + 1];
+
+    snprintf(copy, sizeof copy, "%s", text);
+    return mtl_error_set(MTL_ERR_CONFIG,
+                         "config: cannot parse line: %s:%d (expected 'key = value', '[section]' "
+                         "or a comment, got '%s')",
+                         s->path, lineno, trim(copy));
+}
+
+static char *ini_reader_fn(char *str, int num, void *stream)
+{
+    ini_state *s = stream;
     ssize_t got;
     size_t len;
+    char *text;
 
     /* Stop at the first error: its message must stay the current one. */
     if (s->error_line)
-        return 0;
+        return NULL;
     got = getline(&s->line, &s->line_cap, s->file);
     if (got < 0)
-        return 0;
+        return NULL;
     s->lineno++;
     s->bytes += (size_t)got;
     if (s->bytes > HOST_INI_MAX_BYTES) {
         /* The file grew after it was checked. */
         ini_fail(s, too_big(s->path, s->bytes));
-        return 0;
+        return NULL;
     }
     len = (size_t)got;
     while (len && (s->line[len - 1] == '\n' || s->line[len - 1] == '\r'))
         s->line[--len] = '\0';
-    if (len > HOST_INI_MAX_LINE) {
+    if (len > INI_LINE_LIMIT || len + 3 > (size_t)num) {
         char source[1100];
         snprintf(source, sizeof source, "%s:%d", s->path, s->lineno);
         ini_fail(s, mtl_error_set(MTL_ERR_CONFIG,
                                   "config: line too long: %s (expected at most %d characters, "
                                   "got %zu)",
-                                  source, HOST_INI_MAX_LINE, len));
-        return 0;
+                                  source, INI_LINE_LIMIT, len));
+        return NULL;
     }
-    return 1;
-}
-
-static void ini_syntax_error(ini_state *s, const char *text)
-{
-    ini_fail(s, mtl_error_set(MTL_ERR_CONFIG,
-                              "config: cannot parse line: %s:%d (expected 'key = value', "
-                              "'[section]' or a comment, got '%s')",
-                              s->path, s->lineno, text));
-}
-
-/* A ';' after a blank starts a comment (as in inih); the value is what is before it. */
-static void cut_inline_comment(char *value)
-{
-    for (char *p = value + 1; *p; p++)
-        if (*p == ';' && isspace((unsigned char)p[-1])) {
-            *p = '\0';
-            return;
-        }
-}
-
-/*
- * The INI dialect of config.ini: '[section]', 'key = value' (or 'key: value'), comments
- * starting with ';' or '#', blanks around names and values ignored.  Our own reader
- * rather than inih's, whose 200-character lines cannot hold a path of PATH_MAX.
- */
-static void ini_parse(ini_state *s)
-{
-    char section[256] = "";
-
-    while (ini_next_line(s)) {
-        char *text = trim(s->line), *sep, *close;
-
-        if (s->lineno == 1 && strncmp(text, "\xef\xbb\xbf", 3) == 0)
-            text = trim(text + 3);
-        if (!*text || *text == ';' || *text == '#')
-            continue;
-        if (*text == '[') {
-            close = strchr(text, ']');
-            if (!close) {
-                ini_syntax_error(s, text);
-                return;
-            }
-            ini_check_section(s, text);
-            *close = '\0';
-            snprintf(section, sizeof section, "%s", trim(text + 1));
-            continue;
-        }
-        sep = text + strcspn(text, "=:");
-        if (!*sep) {
-            ini_syntax_error(s, text);
-            return;
-        }
-        *sep = '\0';
-        cut_inline_comment(sep + 1);
-        ini_handler_fn(s, section, trim(text), trim(sep + 1));
+    text = s->line;
+    if (s->lineno == 1 && strncmp(text, "\xef\xbb\xbf", 3) == 0)
+        text += 3;
+    while (*text == ' ' || *text == '\t')
+        text++;
+    if (!ini_line_form_ok(text)) {
+        ini_fail(s, ini_syntax_error(s, s->lineno, text));
+        return NULL;
     }
+    ini_check_section(s, text);
+    if (s->error_line)
+        return NULL;
+    snprintf(str, (size_t)num, "%s", text);
+    return str;
+}
+
+/* The raw text of line `lineno`, for a syntax error inih found that the reader let through. */
+static void ini_syntax_error_at(ini_state *s, int lineno)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    const char *text = "";
+
+    rewind(s->file);
+    while (getline(&line, &cap, s->file) >= 0)
+        if (++n == lineno) {
+            text = line;
+            break;
+        }
+    s->error_line = lineno;
+    s->error = ini_syntax_error(s, lineno, text);
+    free(line);
 }
 
 mtl_status host_config_load_ini(host_config *cfg, const char *path)
 {
     ini_state *s = calloc(1, sizeof *s);
     mtl_status st = MTL_OK;
+    int rc;
 
     if (!s)
         return mtl_error_set(MTL_ERR_NOMEM, "config: out of memory: reading %s", path);
@@ -836,9 +869,13 @@ mtl_status host_config_load_ini(host_config *cfg, const char *path)
         free(s);
         return st;
     }
-    ini_parse(s);
+    rc = ini_parse_stream(ini_reader_fn, s, ini_handler_fn, s);
+    if (rc > 0 && (!s->error_line || rc < s->error_line))
+        ini_syntax_error_at(s, rc);
     if (s->error_line)
         st = s->error; /* its message is still the current one: later lines were not checked */
+    else if (rc < 0)
+        st = mtl_error_set(MTL_ERR_NOMEM, "config: out of memory: reading %s", s->path);
     else if (ferror(s->file))
         st = mtl_error_set(MTL_ERR_CONFIG, "config: cannot read file: %s", s->path);
     fclose(s->file);
@@ -849,20 +886,60 @@ mtl_status host_config_load_ini(host_config *cfg, const char *path)
 
 /* ---- writing it back -------------------------------------------------- */
 
+/*
+ * One line of config.ini; a comment longer than inih's line goes on over further comment
+ * lines (cut between UTF-8 characters), so that the file reads back.
+ */
+static void put_line(host_buf *out, const char *line, size_t len)
+{
+    const char *prefix = "";
+    size_t room = INI_LINE_LIMIT;
+    int comment = len && *line == '#';
+
+    while (comment && len > room) {
+        size_t n = room;
+        while (n > 1 && ((unsigned char)line[n] & 0xC0) == 0x80)
+            n--;
+        host_buf_printf(out, "%s%.*s\n", prefix, (int)n, line);
+        line += n;
+        len -= n;
+        prefix = "# ";
+        room = INI_LINE_LIMIT - 2;
+    }
+    host_buf_printf(out, "%s%.*s\n", prefix, (int)len, line);
+}
+
+static void put_text(host_buf *out, const char *text)
+{
+    while (*text) {
+        size_t len = strcspn(text, "\n");
+        put_line(out, text, len);
+        text += len + (text[len] == '\n');
+    }
+}
+
 static void format_option(const mtl_option *o, const host_value *v, host_buf *out)
 {
-    host_buf_printf(out, "# %s (", o->help ? o->help : "");
-    describe(o, out);
-    host_buf_printf(out, "; default '%s'", o->default_value);
+    host_buf comment = {0};
+
+    host_buf_printf(&comment, "# %s (", o->help ? o->help : "");
+    describe(o, &comment);
+    host_buf_printf(&comment, "; default '%s'", o->default_value);
     if (strcmp(v->source, "default") != 0)
-        host_buf_printf(out, "; set by %s", v->source);
-    host_buf_printf(out, ")\n%s = %s\n", o->key, v->text);
+        host_buf_printf(&comment, "; set by %s", v->source);
+    host_buf_printf(&comment, ")");
+    if (comment.failed)
+        out->failed = 1; /* host_config_format reports it */
+    else
+        put_text(out, host_buf_str(&comment));
+    host_buf_free(&comment);
+    host_buf_printf(out, "%s = %s\n", o->key, v->text);
 }
 
 mtl_status host_config_format(const host_config *cfg, const char *header, host_buf *out)
 {
     if (header)
-        host_buf_printf(out, "%s", header);
+        put_text(out, header);
     for (int s = 0; s < HOST_N_SECTIONS; s++) {
         const host_section *sec = &cfg->sec[s];
         host_buf_printf(out, "\n[%s]\n", sec->name);

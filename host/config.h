@@ -24,8 +24,6 @@
 
 /* The largest --config file read (a resolved config.ini is a few KiB). */
 #define HOST_INI_MAX_BYTES (1 << 20)
-/* The longest line: a key, " = " and a path of PATH_MAX (4096) fit. */
-#define HOST_INI_MAX_LINE 4400
 
 typedef enum host_section_id {
     HOST_SEC_TRAIN = 0,
