@@ -255,7 +255,9 @@ def run_ours(build, method, data, out, batches, threads, batch, log):
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     if status != 0:
-        sys.exit(f"bench_nyuv2: {' '.join(cmd)} failed; see {log}")
+        why = (f"killed by signal {os.WTERMSIG(status)} (9: out of memory?)"
+               if os.WIFSIGNALED(status) else f"exit status {os.WEXITSTATUS(status)}")
+        raise RuntimeError(f"{' '.join(cmd)}: {why}; see {log} (kept)")
     return seconds, usage.ru_maxrss / 1024 / 1024
 
 
@@ -290,6 +292,7 @@ def main():
         return
 
     tmp = tempfile.mkdtemp(prefix="bench_nyuv2_")
+    failed = False
     print(f"NYUv2 SegNet-MTAN step, {args.height} x {args.width}, batch {args.batch}, "
           f"{args.threads} threads; {args.steps} timed steps each")
     print(f"{'method':8} {'ours s/step':>12} {'ours GB':>8} {'torch s/step':>13} {'torch GB':>9} "
@@ -298,8 +301,12 @@ def main():
         for method in args.methods.split(","):
             ours = torch_ = (float("nan"), float("nan"))
             if args.side in ("both", "ours"):
-                ours = ours_bench(args.build, method, args.threads, args.steps, args.height,
-                                  args.width, args.batch, tmp)
+                try:
+                    ours = ours_bench(args.build, method, args.threads, args.steps, args.height,
+                                      args.width, args.batch, tmp)
+                except RuntimeError as exc:
+                    print(f"bench_nyuv2: {exc}", file=sys.stderr)
+                    failed = True
             if args.side in ("both", "torch"):
                 # a child process each, so that ru_maxrss is the method's own peak
                 res = subprocess.run(
@@ -310,7 +317,10 @@ def main():
             print(f"{method:8} {ours[0]:12.2f} {ours[1]:8.2f} {torch_[0]:13.2f} {torch_[1]:9.2f} "
                   f"{torch_[0] / ours[0]:8.2f}x", flush=True)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not failed:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
