@@ -17,32 +17,8 @@
 
 #include "conv_test.h"
 
-typedef struct env {
-    mtl_graph *g;
-    mtl_model *m;
-    mtl_rng rng;
-} env;
-
-static int setup(void **state)
-{
-    env *e = calloc(1, sizeof *e);
-
-    if (!e || mtl_graph_create(&e->g) != MTL_OK || mtl_model_create(&e->m) != MTL_OK)
-        return -1;
-    mtl_rng_seed(&e->rng, 5, 0);
-    *state = e;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    env *e = *state;
-
-    mtl_model_destroy(e->m);
-    mtl_graph_destroy(e->g);
-    free(e);
-    return 0;
-}
+/* The graph, model and rng (seeded with 5) of each test. */
+typedef mtl_test_env env;
 
 /*
  * A zero-filled graph input of up to four dimensions (trailing zeros: fewer).
@@ -320,14 +296,20 @@ static void test_layer_init(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_conv_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sticky, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch_norm_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pool_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_channel_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_loss_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_loss_nothing_counted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_layer_init, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conv_errors, mtl_test_env_setup,
+                                        mtl_test_env_teardown),
+        cmocka_unit_test_setup_teardown(test_sticky, mtl_test_env_setup, mtl_test_env_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_norm_errors, mtl_test_env_setup,
+                                        mtl_test_env_teardown),
+        cmocka_unit_test_setup_teardown(test_pool_errors, mtl_test_env_setup,
+                                        mtl_test_env_teardown),
+        cmocka_unit_test_setup_teardown(test_channel_errors, mtl_test_env_setup,
+                                        mtl_test_env_teardown),
+        cmocka_unit_test_setup_teardown(test_loss_errors, mtl_test_env_setup,
+                                        mtl_test_env_teardown),
+        cmocka_unit_test_setup_teardown(test_loss_nothing_counted, mtl_test_env_setup,
+                                        mtl_test_env_teardown),
+        cmocka_unit_test_setup_teardown(test_layer_init, mtl_test_env_setup, mtl_test_env_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

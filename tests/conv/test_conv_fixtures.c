@@ -27,26 +27,26 @@
 typedef struct env {
     mtl_graph *g;
     mtl_model *m;
-    ct_fixture *fx;
+    mtl_test_fixture *fx;
 } env;
 
 static void env_open(env *e, const char *file)
 {
     assert_int_equal(mtl_graph_create(&e->g), MTL_OK);
     assert_int_equal(mtl_model_create(&e->m), MTL_OK);
-    e->fx = ct_fixture_load(file);
+    e->fx = mtl_test_fixture_load(MTL_CONV_FIXTURE_DIR, file);
 }
 
 static void env_close(env *e)
 {
-    ct_fixture_free(e->fx);
+    mtl_test_fixture_free(e->fx);
     mtl_model_destroy(e->m);
     mtl_graph_destroy(e->g);
 }
 
 static void check(env *e, const char *label, const float *got, const char *ref)
 {
-    assert_true(ct_compare(label, got, ct_get(e->fx, ref)) <= TOL);
+    assert_true(mtl_test_compare(label, got, mtl_test_fixture_get(e->fx, ref)) <= TOL);
 }
 
 /* ---- convolution --------------------------------------------------------- */
@@ -59,17 +59,17 @@ static void run_conv(const char *file)
 
     print_message("%s\n", file);
     env_open(&e, file);
-    stride = (int)ct_scalar(e.fx, "stride");
-    padding = (int)ct_scalar(e.fx, "padding");
-    x = ct_input_grad(e.g, e.fx, "x");
-    w = ct_input_grad(e.g, e.fx, "weight");
-    b = ct_input_grad(e.g, e.fx, "bias");
+    stride = (int)mtl_test_fixture_scalar(e.fx, "stride");
+    padding = (int)mtl_test_fixture_scalar(e.fx, "padding");
+    x = mtl_test_input_grad(e.g, e.fx, "x");
+    w = mtl_test_input_grad(e.g, e.fx, "weight");
+    b = mtl_test_input_grad(e.g, e.fx, "bias");
     y = mtl_conv2d(e.g, x, w, b, stride, padding);
     assert_int_equal(mtl_graph_status(e.g), MTL_OK);
     for (int d = 0; d < 4; d++)
-        assert_int_equal(mtl_tensor_dim(y, d), ct_get(e.fx, "y")->shape[d]);
+        assert_int_equal(mtl_tensor_dim(y, d), mtl_test_fixture_get(e.fx, "y")->shape[d]);
     check(&e, "y", mtl_tensor_data(y), "y");
-    ct_backprop(e.g, y, e.fx, "dy");
+    mtl_test_backprop(e.g, y, e.fx, "dy");
     check(&e, "dx", mtl_tensor_grad(x), "dx");
     check(&e, "dweight", mtl_tensor_grad(w), "dweight");
     check(&e, "dbias", mtl_tensor_grad(b), "dbias");
@@ -111,17 +111,17 @@ static void run_batch_norm(const char *file, int training)
 
     print_message("%s\n", file);
     env_open(&e, file);
-    x = ct_input_grad(e.g, e.fx, "x");
-    w = ct_input_grad(e.g, e.fx, "weight");
-    b = ct_input_grad(e.g, e.fx, "bias");
-    rm = ct_input(e.g, e.fx, "running_mean");
-    rv = ct_input(e.g, e.fx, "running_var");
+    x = mtl_test_input_grad(e.g, e.fx, "x");
+    w = mtl_test_input_grad(e.g, e.fx, "weight");
+    b = mtl_test_input_grad(e.g, e.fx, "bias");
+    rm = mtl_test_input(e.g, e.fx, "running_mean");
+    rv = mtl_test_input(e.g, e.fx, "running_var");
     y = mtl_batch_norm2d(e.g, x, w, b, rm, rv, training, 0.1f, 1e-5f);
     assert_int_equal(mtl_graph_status(e.g), MTL_OK);
     check(&e, "y", mtl_tensor_data(y), "y");
     check(&e, "running_mean", mtl_tensor_data(rm), "running_mean_after");
     check(&e, "running_var", mtl_tensor_data(rv), "running_var_after");
-    ct_backprop(e.g, y, e.fx, "dy");
+    mtl_test_backprop(e.g, y, e.fx, "dy");
     check(&e, "dx", mtl_tensor_grad(x), "dx");
     check(&e, "dweight", mtl_tensor_grad(w), "dweight");
     check(&e, "dbias", mtl_tensor_grad(b), "dbias");
@@ -143,17 +143,17 @@ static void test_max_pool(void **state)
     env e;
     mtl_tensor *x, *y, *z, *u;
     mtl_pool_indices *ix;
-    const ct_tensor *ref;
+    const mtl_test_ftensor *ref;
     int64_t *idx;
 
     (void)state;
     env_open(&e, "max_pool.txt");
-    x = ct_input_grad(e.g, e.fx, "x");
+    x = mtl_test_input_grad(e.g, e.fx, "x");
     y = mtl_max_pool2d(e.g, x, &ix);
     assert_non_null(ix);
     check(&e, "y", mtl_tensor_data(y), "y");
 
-    ref = ct_get(e.fx, "indices");
+    ref = mtl_test_fixture_get(e.fx, "indices");
     idx = malloc((size_t)ref->numel * sizeof *idx);
     assert_non_null(idx);
     assert_int_equal(mtl_pool_indices_read(ix, idx, (size_t)ref->numel), MTL_OK);
@@ -161,15 +161,15 @@ static void test_max_pool(void **state)
         assert_int_equal(idx[i], (int64_t)ref->values[i]);
     free(idx);
 
-    z = ct_input_grad(e.g, e.fx, "z");
+    z = mtl_test_input_grad(e.g, e.fx, "z");
     u = mtl_max_unpool2d(e.g, z, ix);
     assert_int_equal(mtl_graph_status(e.g), MTL_OK);
     assert_int_equal(mtl_tensor_dim(u, 2), 6);
     assert_int_equal(mtl_tensor_dim(u, 3), 7);
     check(&e, "u", mtl_tensor_data(u), "u");
-    ct_backprop(e.g, y, e.fx, "dy");
+    mtl_test_backprop(e.g, y, e.fx, "dy");
     check(&e, "dx", mtl_tensor_grad(x), "dx");
-    ct_backprop(e.g, u, e.fx, "du");
+    mtl_test_backprop(e.g, u, e.fx, "du");
     check(&e, "dz", mtl_tensor_grad(z), "dz");
     env_close(&e);
 }
@@ -184,13 +184,13 @@ static void run_resize(const char *file, int bilinear)
     print_message("%s\n", file);
     env_open(&e, file);
     for (int k = 0; k < 5; k++) {
-        const ct_tensor *size;
+        const mtl_test_ftensor *size;
         mtl_tensor *x, *y;
 
         mtl_graph_reset(e.g);
         snprintf(name, sizeof name, "size%d", k);
-        size = ct_get(e.fx, name);
-        x = ct_input_grad(e.g, e.fx, "x");
+        size = mtl_test_fixture_get(e.fx, name);
+        x = mtl_test_input_grad(e.g, e.fx, "x");
         if (bilinear)
             y = mtl_resize_bilinear(e.g, x, (int64_t)size->values[0], (int64_t)size->values[1]);
         else
@@ -200,7 +200,7 @@ static void run_resize(const char *file, int bilinear)
         snprintf(name, sizeof name, "y%d", k);
         check(&e, label, mtl_tensor_data(y), name);
         snprintf(name, sizeof name, "dy%d", k);
-        ct_backprop(e.g, y, e.fx, name);
+        mtl_test_backprop(e.g, y, e.fx, name);
         snprintf(label, sizeof label, "dx from %gx%g", size->values[0], size->values[1]);
         snprintf(name, sizeof name, "dx%d", k);
         check(&e, label, mtl_tensor_grad(x), name);
@@ -230,8 +230,8 @@ static void run_nll(const char *file)
 
     print_message("%s\n", file);
     env_open(&e, file);
-    x = ct_input_grad(e.g, e.fx, "x");
-    target = ct_input(e.g, e.fx, "target");
+    x = mtl_test_input_grad(e.g, e.fx, "x");
+    target = mtl_test_input(e.g, e.fx, "target");
     logp = mtl_log_softmax(e.g, x);
     mtl_graph_retain_grad(e.g, logp);
     loss = mtl_nll_loss(e.g, logp, target, -1);
@@ -259,8 +259,8 @@ static void test_masked_l1(void **state)
 
     (void)state;
     env_open(&e, "masked_l1.txt");
-    pred = ct_input_grad(e.g, e.fx, "pred");
-    target = ct_input(e.g, e.fx, "target");
+    pred = mtl_test_input_grad(e.g, e.fx, "pred");
+    target = mtl_test_input(e.g, e.fx, "target");
     loss = mtl_masked_l1_loss(e.g, pred, target);
     assert_int_equal(mtl_graph_status(e.g), MTL_OK);
     check(&e, "loss", mtl_tensor_data(loss), "loss");
@@ -277,8 +277,8 @@ static void test_normals(void **state)
 
     (void)state;
     env_open(&e, "normals.txt");
-    x = ct_input_grad(e.g, e.fx, "x");
-    target = ct_input(e.g, e.fx, "target");
+    x = mtl_test_input_grad(e.g, e.fx, "x");
+    target = mtl_test_input(e.g, e.fx, "target");
     y = mtl_l2_normalize(e.g, x);
     mtl_graph_retain_grad(e.g, y);
     loss = mtl_masked_cosine_loss(e.g, y, target);
@@ -324,7 +324,7 @@ static void test_attention_block(void **state)
         mtl_tensor *p = mtl_model_param_at(e.m, i);
         assert_int_equal(mtl_param_get_info(p, &info), MTL_OK);
         assert_string_equal(info.name, names[i]);
-        ct_fill(p, ct_get(e.fx, names[i]));
+        mtl_test_fill(p, mtl_test_fixture_get(e.fx, names[i]));
     }
 
     /* Unfused (relu and sigmoid ops after batch norm), then fused: both against PyTorch. */
@@ -333,9 +333,9 @@ static void test_attention_block(void **state)
 
         mtl_graph_reset(e.g);
         mtl_model_zero_grad(e.m);
-        a = ct_input_grad(e.g, e.fx, "a");
-        b = ct_input_grad(e.g, e.fx, "b");
-        f = ct_input_grad(e.g, e.fx, "f");
+        a = mtl_test_input_grad(e.g, e.fx, "a");
+        b = mtl_test_input_grad(e.g, e.fx, "b");
+        f = mtl_test_input_grad(e.g, e.fx, "f");
         cat = mtl_concat_channels(e.g, 2, (mtl_tensor *[]){a, b});
         z1 = mtl_conv2d_layer_forward(e.g, &c1, cat);
         h = fused ? mtl_batch_norm2d_layer_forward_act(e.g, &b1, z1, 1, MTL_ACT_RELU)
@@ -348,7 +348,7 @@ static void test_attention_block(void **state)
         assert_int_equal(mtl_graph_status(e.g), MTL_OK);
         print_message("%s\n", fused ? "fused batch norm + activation" : "separate ops");
         check(&e, "y", mtl_tensor_data(y), "y");
-        ct_backprop(e.g, y, e.fx, "dy");
+        mtl_test_backprop(e.g, y, e.fx, "dy");
         check(&e, "da", mtl_tensor_grad(a), "da");
         check(&e, "db", mtl_tensor_grad(b), "db");
         check(&e, "df", mtl_tensor_grad(f), "df");

@@ -45,8 +45,7 @@ typedef struct ctx {
 static void ctx_open(ctx *c, uint64_t seed)
 {
     memset(c, 0, sizeof *c);
-    assert_int_equal(mtl_model_create(&c->m), MTL_OK);
-    mtl_rng_seed(&c->rng, seed, 0);
+    mtl_test_model_open(&c->m, &c->rng, seed);
 }
 
 static void ctx_close(ctx *c)
@@ -61,7 +60,7 @@ static mtl_tensor *param4(ctx *c, int slot, const char *name, int64_t d0, int64_
     int64_t shape[4] = {d0, d1, d2, d3};
     int ndim = d3 > 0 ? 4 : d2 > 0 ? 3 : d1 > 0 ? 2 : 1;
 
-    c->p[slot] = ct_new_param(c->m, name, ndim, shape, &c->rng);
+    c->p[slot] = mtl_test_new_param(c->m, name, ndim, shape, &c->rng);
     return c->p[slot];
 }
 
@@ -110,7 +109,7 @@ static void check_conv(const char *label, int64_t n, int64_t ch, int64_t h, int6
     c.flag = bias;
     c.stride = stride;
     c.padding = padding;
-    ct_gradcheck(label, c.m, build_conv, &c, H, TOL);
+    mtl_test_gradcheck(label, c.m, build_conv, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -170,7 +169,7 @@ static void check_batch_norm(const char *label, int64_t n, int64_t ch, int64_t h
     }
     c.training = training;
     c.flag = affine;
-    ct_gradcheck(label, c.m, build_batch_norm, &c, H, TOL);
+    mtl_test_gradcheck(label, c.m, build_batch_norm, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -195,8 +194,8 @@ static void test_batch_norm_act(void **state)
         param4(&c, 1, "weight", 3, 0, 0, 0);
         param4(&c, 2, "bias", 3, 0, 0, 0);
         c.flag = act;
-        ct_gradcheck(act == MTL_ACT_RELU ? "batch_norm_act relu" : "batch_norm_act sigmoid", c.m,
-                     build_batch_norm_act, &c, 1e-3, TOL);
+        mtl_test_gradcheck(act == MTL_ACT_RELU ? "batch_norm_act relu" : "batch_norm_act sigmoid",
+                           c.m, build_batch_norm_act, &c, 1e-3, TOL);
         ctx_close(&c);
     }
 }
@@ -214,7 +213,7 @@ static void test_l2_normalize(void **state)
     (void)state;
     ctx_open(&c, 3);
     param4(&c, 0, "x", 2, 3, 2, 3);
-    ct_gradcheck("l2_normalize", c.m, build_l2_normalize, &c, H, TOL);
+    mtl_test_gradcheck("l2_normalize", c.m, build_l2_normalize, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -243,7 +242,7 @@ static void test_max_pool(void **state)
     (void)state;
     ctx_open(&c, 4);
     ct_fill_spread(param4(&c, 0, "x", 2, 2, 5, 7), &c.rng, -3.0, 0.05);
-    ct_gradcheck("max_pool2d (odd size)", c.m, build_max_pool, &c, H, TOL);
+    mtl_test_gradcheck("max_pool2d (odd size)", c.m, build_max_pool, &c, H, TOL);
     ctx_close(&c);
 
     ctx_open(&c, 5);
@@ -251,7 +250,7 @@ static void test_max_pool(void **state)
         image[i] = (float)mtl_rng_normal(&c.rng);
     aux_set(&c, 4, (int64_t[]){2, 2, 5, 7}, image);
     param4(&c, 0, "x", 2, 2, 2, 3);
-    ct_gradcheck("max_unpool2d", c.m, build_max_unpool, &c, H, TOL);
+    mtl_test_gradcheck("max_unpool2d", c.m, build_max_unpool, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -281,7 +280,7 @@ static void test_resize(void **state)
             snprintf(label, sizeof label, "resize %s 4x5 -> %lldx%lld",
                      bilinear ? "bilinear" : "nearest", (long long)sizes[k][0],
                      (long long)sizes[k][1]);
-            ct_gradcheck(label, c.m, build_resize, &c, H, TOL);
+            mtl_test_gradcheck(label, c.m, build_resize, &c, H, TOL);
             ctx_close(&c);
         }
 }
@@ -303,7 +302,7 @@ static void test_crop(void **state)
     c.size[1] = 2;
     c.size[2] = 3;
     c.size[3] = 4;
-    ct_gradcheck("crop2d", c.m, build_crop, &c, H, TOL);
+    mtl_test_gradcheck("crop2d", c.m, build_crop, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -330,20 +329,20 @@ static void test_channels(void **state)
     param4(&c, 0, "a", 2, 1, 2, 3);
     param4(&c, 1, "b", 2, 3, 2, 3);
     param4(&c, 2, "c", 2, 2, 2, 3);
-    ct_gradcheck("concat_channels", c.m, build_concat, &c, H, TOL);
+    mtl_test_gradcheck("concat_channels", c.m, build_concat, &c, H, TOL);
     ctx_close(&c);
 
     ctx_open(&c, 14);
     param4(&c, 0, "a", 3, 2, 0, 0);
     param4(&c, 1, "b", 3, 4, 0, 0);
     param4(&c, 2, "c", 3, 1, 0, 0);
-    ct_gradcheck("concat_channels, flat", c.m, build_concat, &c, H, TOL);
+    mtl_test_gradcheck("concat_channels, flat", c.m, build_concat, &c, H, TOL);
     ctx_close(&c);
 
     ctx_open(&c, 15);
     param4(&c, 0, "x", 2, 3, 2, 2);
     param4(&c, 1, "b", 3, 0, 0, 0);
-    ct_gradcheck("add_channel_bias", c.m, build_channel_bias, &c, H, TOL);
+    mtl_test_gradcheck("add_channel_bias", c.m, build_channel_bias, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -369,15 +368,15 @@ static void test_log_softmax_nll(void **state)
     (void)state;
     ctx_open(&c, 16);
     param4(&c, 0, "x", 2, 4, 2, 3);
-    ct_gradcheck("log_softmax", c.m, build_log_softmax, &c, H, TOL);
+    mtl_test_gradcheck("log_softmax", c.m, build_log_softmax, &c, H, TOL);
     aux_set(&c, 3, (int64_t[]){2, 2, 3}, labels);
-    ct_gradcheck("log_softmax + nll_loss", c.m, build_nll, &c, H, TOL);
+    mtl_test_gradcheck("log_softmax + nll_loss", c.m, build_nll, &c, H, TOL);
     ctx_close(&c);
 
     ctx_open(&c, 17);
     param4(&c, 0, "x", 4, 3, 0, 0);
     aux_set(&c, 1, (int64_t[]){4}, (const float[]){2, -1, 0, 1});
-    ct_gradcheck("log_softmax + nll_loss, flat", c.m, build_nll, &c, H, TOL);
+    mtl_test_gradcheck("log_softmax + nll_loss, flat", c.m, build_nll, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -405,7 +404,7 @@ static void test_masked_losses(void **state)
         target[i] = i == 4 || i == 9 ? 0.0f : 0.1f * (float)i + 0.05f;
     aux_set(&c, 4, (int64_t[]){2, 1, 2, 3}, target);
     c.flag = 0;
-    ct_gradcheck("masked_l1_loss", c.m, build_masked, &c, H, TOL);
+    mtl_test_gradcheck("masked_l1_loss", c.m, build_masked, &c, H, TOL);
     ctx_close(&c);
 
     /* Normals: unit targets, two pixels without a normal. */
@@ -423,7 +422,7 @@ static void test_masked_losses(void **state)
         }
     aux_set(&c, 4, (int64_t[]){2, 3, 2, 3}, target);
     c.flag = 1;
-    ct_gradcheck("l2_normalize + cosine loss", c.m, build_masked, &c, H, TOL);
+    mtl_test_gradcheck("l2_normalize + cosine loss", c.m, build_masked, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -455,14 +454,14 @@ static void test_layers(void **state)
          * Non-trivial affine parameters; running updates do not change training
          * outputs.
          */
-        ct_fill_uniform(c.bn.weight, &c.rng, 1.0);
-        ct_fill_uniform(c.bn.bias, &c.rng, 0.2);
-        ct_fill_uniform(c.conv.bias, &c.rng, 0.5);
+        mtl_test_fill_uniform(c.bn.weight, &c.rng, 1.0);
+        mtl_test_fill_uniform(c.bn.bias, &c.rng, 0.2);
+        mtl_test_fill_uniform(c.conv.bias, &c.rng, 0.5);
         c.bn.momentum = training ? 0.1f : 0.0f;
         c.training = training;
-        ct_gradcheck(training ? "conv + batch norm + sigmoid, train"
-                              : "conv + batch norm + sigmoid, eval",
-                     c.m, build_layers, &c, H, TOL);
+        mtl_test_gradcheck(training ? "conv + batch norm + sigmoid, train"
+                                    : "conv + batch norm + sigmoid, eval",
+                           c.m, build_layers, &c, H, TOL);
         ctx_close(&c);
     }
 }

@@ -91,7 +91,7 @@ static mtl_tensor *random_input(mtl_graph *g, int ndim, const int64_t *shape, mt
     mtl_tensor *t = mtl_graph_input(g, ndim, shape);
 
     assert_non_null(t);
-    ct_fill_uniform(t, rng, 1.0);
+    mtl_test_fill_uniform(t, rng, 1.0);
     mtl_graph_retain_grad(g, t);
     return t;
 }
@@ -117,7 +117,7 @@ static void check_geometry(const geometry *s)
     ow = mtl_tensor_dim(y, 3);
     dy = mtl_graph_input(g, 4, (int64_t[]){s->n, s->out, oh, ow});
     assert_non_null(dy);
-    ct_fill_uniform(dy, &rng, 1.0);
+    mtl_test_fill_uniform(dy, &rng, 1.0);
     loss = mtl_sum(g, mtl_mul(g, y, dy));
     assert_int_equal(mtl_graph_backward(g, 1, &loss, &one), MTL_OK);
 
@@ -186,7 +186,7 @@ static void training_step(mtl_graph *g, mtl_model *m, const mtl_conv2d_layer *co
     float one = 1.0f;
 
     assert_non_null(x);
-    ct_fill_uniform(x, rng, 1.0);
+    mtl_test_fill_uniform(x, rng, 1.0);
     h = mtl_relu(g, mtl_batch_norm2d_layer_forward(g, bn, mtl_conv2d_layer_forward(g, conv, x), 1));
     p = mtl_max_pool2d(g, h, &ix);
     u = mtl_max_unpool2d(g, p, ix);

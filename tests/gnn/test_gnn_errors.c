@@ -15,32 +15,8 @@
 
 #include "gnn_test.h"
 
-typedef struct env {
-    mtl_graph *g;
-    mtl_model *m;
-    mtl_rng rng;
-} env;
-
-static int setup(void **state)
-{
-    env *e = calloc(1, sizeof *e);
-
-    if (!e || mtl_graph_create(&e->g) != MTL_OK || mtl_model_create(&e->m) != MTL_OK)
-        return -1;
-    mtl_rng_seed(&e->rng, 5, 0);
-    *state = e;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    env *e = *state;
-
-    mtl_model_destroy(e->m);
-    mtl_graph_destroy(e->g);
-    free(e);
-    return 0;
-}
+/* The graph, model and rng (seeded with 5) of each test. */
+typedef mtl_test_env env;
 
 static mtl_tensor *matrix(env *e, int64_t rows, int64_t cols)
 {
@@ -244,8 +220,8 @@ static void test_init(void **state)
     assert_int_equal(info.role, MTL_ROLE_TASK);
     assert_int_equal(info.task, 2);
     assert_int_equal(info.flags, MTL_PARAM_LAST_SHARED);
-    assert_ptr_equal(gnn_param(e->m, "c.nn.0.weight"), conv.nn0.weight);
-    assert_ptr_equal(gnn_param(e->m, "c.bias"), conv.bias);
+    assert_ptr_equal(mtl_test_model_param(e->m, "c.nn.0.weight"), conv.nn0.weight);
+    assert_ptr_equal(mtl_test_model_param(e->m, "c.bias"), conv.bias);
 
     /* nn.0: Linear(5, 6), uniform in +-1/sqrt(5), not all equal */
     v = mtl_tensor_data(conv.nn0.weight);
@@ -258,7 +234,7 @@ static void test_init(void **state)
 
     assert_int_equal(mtl_set2set_init(&s2s, e->m, "s", MTL_ROLE_SHARED, -1, 0, 3, 3, &e->rng),
                      MTL_OK);
-    assert_ptr_equal(gnn_param(e->m, "s.lstm.weight_ih_l0"), s2s.lstm.weight_ih);
+    assert_ptr_equal(mtl_test_model_param(e->m, "s.lstm.weight_ih_l0"), s2s.lstm.weight_ih);
     assert_int_equal(mtl_tensor_dim(s2s.lstm.weight_ih, 0), 12);
     assert_int_equal(mtl_tensor_dim(s2s.lstm.weight_ih, 1), 6);
 }
@@ -272,5 +248,6 @@ int main(void)
         cmocka_unit_test(test_cell_errors),   cmocka_unit_test(test_layer_errors),
         cmocka_unit_test(test_init),
     };
-    return cmocka_run_group_tests_name("gnn_errors", tests, setup, teardown);
+    return cmocka_run_group_tests_name("gnn_errors", tests, mtl_test_env_setup,
+                                       mtl_test_env_teardown);
 }

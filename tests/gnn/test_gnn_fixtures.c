@@ -22,7 +22,7 @@ typedef struct env {
     mtl_graph *g;
     mtl_model *m;
     mtl_rng rng;
-    gnn_fixture *fx;
+    mtl_test_fixture *fx;
 } env;
 
 static void env_open(env *e, const char *file)
@@ -30,12 +30,12 @@ static void env_open(env *e, const char *file)
     assert_int_equal(mtl_graph_create(&e->g), MTL_OK);
     assert_int_equal(mtl_model_create(&e->m), MTL_OK);
     mtl_rng_seed(&e->rng, 1, 0);
-    e->fx = gnn_fixture_load(file);
+    e->fx = mtl_test_fixture_load(MTL_GNN_FIXTURE_DIR, file);
 }
 
 static void env_close(env *e)
 {
-    gnn_fixture_free(e->fx);
+    mtl_test_fixture_free(e->fx);
     mtl_model_destroy(e->m);
     mtl_graph_destroy(e->g);
 }
@@ -43,14 +43,14 @@ static void env_close(env *e)
 /* A graph input from the fixture whose gradient the backward pass keeps. */
 static mtl_tensor *input_with_grad(env *e, const char *name)
 {
-    mtl_tensor *t = gnn_input(e->g, e->fx, name);
+    mtl_tensor *t = mtl_test_input(e->g, e->fx, name);
     mtl_graph_retain_grad(e->g, t);
     return t;
 }
 
 static void check(env *e, const char *label, const float *got, const char *ref)
 {
-    assert_true(gnn_compare(label, got, gnn_fixture_get(e->fx, ref)) <= TOL);
+    assert_true(mtl_test_compare(label, got, mtl_test_fixture_get(e->fx, ref)) <= TOL);
 }
 
 static void check_param_grads(env *e, const char *prefix, const char *const *names)
@@ -60,14 +60,14 @@ static void check_param_grads(env *e, const char *prefix, const char *const *nam
     for (int i = 0; names[i]; i++) {
         snprintf(full, sizeof full, "%s%s", prefix, names[i]);
         snprintf(ref, sizeof ref, "d%s", names[i]);
-        check(e, ref, mtl_tensor_grad(gnn_param(e->m, full)), ref);
+        check(e, ref, mtl_tensor_grad(mtl_test_model_param(e->m, full)), ref);
     }
 }
 
 static void set_params(env *e, const char *prefix, const char *const *names)
 {
     for (int i = 0; names[i]; i++)
-        gnn_set_param(e->m, prefix, e->fx, names[i]);
+        mtl_test_set_param(e->m, prefix, e->fx, names[i]);
 }
 
 static void test_linear(void **state)
@@ -84,7 +84,7 @@ static void test_linear(void **state)
     set_params(&e, "lin.", names);
     x = input_with_grad(&e, "x");
     y = mtl_linear_forward(e.g, &lin, x);
-    gnn_backprop(e.g, y, e.fx, "dy");
+    mtl_test_backprop(e.g, y, e.fx, "dy");
 
     check(&e, "linear y", mtl_tensor_data(y), "y");
     check(&e, "linear dx", mtl_tensor_grad(x), "dx");
@@ -102,7 +102,7 @@ static void test_cat_relu_mse(void **state)
     env_open(&e, "cat_relu_mse.txt");
     a = input_with_grad(&e, "a");
     b = input_with_grad(&e, "b");
-    target = gnn_input(e.g, e.fx, "target");
+    target = mtl_test_input(e.g, e.fx, "target");
     c = mtl_concat(e.g, 2, (mtl_tensor *[]){a, b});
     r = mtl_relu(e.g, c);
     loss = mtl_mse_loss(e.g, r, target);
@@ -130,7 +130,7 @@ static void test_gather_scatter_mean(void **state)
     dst = gnn_index(e.g, e.fx, "dst", 6);
     gathered = mtl_gather_rows(e.g, x, src);
     y = mtl_scatter_mean(e.g, gathered, dst);
-    gnn_backprop(e.g, y, e.fx, "dy");
+    mtl_test_backprop(e.g, y, e.fx, "dy");
 
     check(&e, "gather", mtl_tensor_data(gathered), "gathered");
     check(&e, "scatter mean y", mtl_tensor_data(y), "y");
@@ -160,7 +160,7 @@ static void test_nnconv(void **state)
     hidden = mtl_nnconv_hidden(e.g, &conv, edge_attr);
     mtl_graph_retain_grad(e.g, hidden);
     y = mtl_nnconv_forward(e.g, &conv, x, hidden, src, dst);
-    gnn_backprop(e.g, y, e.fx, "dy");
+    mtl_test_backprop(e.g, y, e.fx, "dy");
 
     check(&e, "nnconv hidden", mtl_tensor_data(hidden), "hidden");
     check(&e, "nnconv y", mtl_tensor_data(y), "y");
@@ -186,7 +186,7 @@ static void test_gru(void **state)
     x = input_with_grad(&e, "x");
     h = input_with_grad(&e, "h");
     y = mtl_gru_forward(e.g, &gru, x, h);
-    gnn_backprop(e.g, y, e.fx, "dy");
+    mtl_test_backprop(e.g, y, e.fx, "dy");
 
     check(&e, "gru y", mtl_tensor_data(y), "y");
     check(&e, "gru dx", mtl_tensor_grad(x), "dx");
@@ -214,8 +214,8 @@ static void test_lstm(void **state)
     c = input_with_grad(&e, "c");
     y = mtl_lstm_forward(e.g, &lstm, x, h, c, &h1, &c1);
     assert_ptr_equal(y, h1);
-    dh1 = gnn_input(e.g, e.fx, "dh_out");
-    dc1 = gnn_input(e.g, e.fx, "dc_out");
+    dh1 = mtl_test_input(e.g, e.fx, "dh_out");
+    dc1 = mtl_test_input(e.g, e.fx, "dc_out");
     loss = mtl_add(e.g, mtl_sum(e.g, mtl_mul(e.g, h1, dh1)), mtl_sum(e.g, mtl_mul(e.g, c1, dc1)));
     assert_int_equal(mtl_graph_status(e.g), MTL_OK);
     assert_int_equal(mtl_graph_backward(e.g, 1, &loss, &one), MTL_OK);
@@ -246,7 +246,7 @@ static void test_set2set(void **state)
     x = input_with_grad(&e, "x");
     batch = gnn_index(e.g, e.fx, "batch", 4);
     y = mtl_set2set_forward(e.g, &s2s, x, batch);
-    gnn_backprop(e.g, y, e.fx, "dy");
+    mtl_test_backprop(e.g, y, e.fx, "dy");
 
     check(&e, "set2set y", mtl_tensor_data(y), "y");
     check(&e, "set2set dx", mtl_tensor_grad(x), "dx");
@@ -257,7 +257,7 @@ static void test_set2set(void **state)
 /* A column of a fixture matrix as a graph input [rows, 1]. */
 static mtl_tensor *column(env *e, const char *name, int col)
 {
-    const gnn_ftensor *ft = gnn_fixture_get(e->fx, name);
+    const mtl_test_ftensor *ft = mtl_test_fixture_get(e->fx, name);
     mtl_tensor *t = mtl_graph_input(e->g, 2, (int64_t[]){ft->shape[0], 1});
     float *v = mtl_tensor_data(t);
 
@@ -299,7 +299,7 @@ static void test_qm9_net(void **state)
         "heads.1.bias",
         NULL,
     };
-    const gnn_ftensor *weights;
+    const mtl_test_ftensor *weights;
     mtl_linear lin0, lin1, heads[2];
     mtl_nnconv conv;
     mtl_gru gru;
@@ -332,8 +332,8 @@ static void test_qm9_net(void **state)
     src = gnn_index(e.g, e.fx, "edge_src", 7);
     dst = gnn_index(e.g, e.fx, "edge_dst", 7);
     batch = gnn_index(e.g, e.fx, "batch", 2);
-    out = mtl_relu(e.g, mtl_linear_forward(e.g, &lin0, gnn_input(e.g, e.fx, "x")));
-    hidden = mtl_nnconv_hidden(e.g, &conv, gnn_input(e.g, e.fx, "edge_attr"));
+    out = mtl_relu(e.g, mtl_linear_forward(e.g, &lin0, mtl_test_input(e.g, e.fx, "x")));
+    hidden = mtl_nnconv_hidden(e.g, &conv, mtl_test_input(e.g, e.fx, "edge_attr"));
     h = out;
     for (int round = 0; round < 3; round++) {
         mtl_tensor *m = mtl_relu(e.g, mtl_nnconv_forward(e.g, &conv, out, hidden, src, dst));
@@ -342,7 +342,7 @@ static void test_qm9_net(void **state)
     }
     features =
         mtl_relu(e.g, mtl_linear_forward(e.g, &lin1, mtl_set2set_forward(e.g, &s2s, out, batch)));
-    weights = gnn_fixture_get(e.fx, "weights");
+    weights = mtl_test_fixture_get(e.fx, "weights");
     for (int t = 0; t < 2; t++) {
         pred[t] = mtl_linear_forward(e.g, &heads[t], features);
         losses[t] = mtl_mse_loss(e.g, pred[t], column(&e, "target", t));

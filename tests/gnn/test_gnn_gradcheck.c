@@ -36,8 +36,7 @@ typedef struct ctx {
 static void ctx_open(ctx *c, uint64_t seed)
 {
     memset(c, 0, sizeof *c);
-    assert_int_equal(mtl_model_create(&c->m), MTL_OK);
-    mtl_rng_seed(&c->rng, seed, 0);
+    mtl_test_model_open(&c->m, &c->rng, seed);
 }
 
 static void ctx_close(ctx *c)
@@ -76,7 +75,7 @@ static void test_affine(void **state)
         if (with_bias)
             param(&c, 2, "b", 3, 0);
         c.flag = with_bias;
-        gnn_gradcheck(with_bias ? "affine" : "affine, no bias", c.m, build_affine, &c, H, TOL);
+        mtl_test_gradcheck(with_bias ? "affine" : "affine, no bias", c.m, build_affine, &c, H, TOL);
         ctx_close(&c);
     }
 }
@@ -95,7 +94,7 @@ static void test_add_bias(void **state)
     ctx_open(&c, 2);
     param(&c, 0, "x", 4, 3);
     param(&c, 1, "b", 3, 0);
-    gnn_gradcheck("add_bias", c.m, build_add_bias, &c, H, TOL);
+    mtl_test_gradcheck("add_bias", c.m, build_add_bias, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -114,7 +113,7 @@ static void test_concat(void **state)
     param(&c, 0, "a", 3, 2);
     param(&c, 1, "b", 3, 4);
     param(&c, 2, "c", 3, 1);
-    gnn_gradcheck("concat", c.m, build_concat, &c, H, TOL);
+    mtl_test_gradcheck("concat", c.m, build_concat, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -132,7 +131,7 @@ static void test_mse(void **state)
     ctx_open(&c, 4);
     param(&c, 0, "pred", 3, 4);
     param(&c, 1, "target", 3, 4);
-    gnn_gradcheck("mse_loss", c.m, build_mse, &c, H, TOL);
+    mtl_test_gradcheck("mse_loss", c.m, build_mse, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -156,13 +155,13 @@ static void test_row_products(void **state)
     ctx_open(&c, 5);
     param(&c, 0, "a", 4, 3);
     param(&c, 1, "b", 4, 3);
-    gnn_gradcheck("row_dot", c.m, build_row_dot, &c, H, TOL);
+    mtl_test_gradcheck("row_dot", c.m, build_row_dot, &c, H, TOL);
     ctx_close(&c);
 
     ctx_open(&c, 6);
     param(&c, 0, "x", 4, 3);
     param(&c, 1, "s", 4, 0);
-    gnn_gradcheck("scale_rows", c.m, build_scale_rows, &c, H, TOL);
+    mtl_test_gradcheck("scale_rows", c.m, build_scale_rows, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -200,7 +199,7 @@ static void test_index_ops(void **state)
     c.n_idx = 7;
     c.range = 5;
     param(&c, 0, "x", 5, 3);
-    gnn_gradcheck("gather_rows", c.m, build_gather, &c, H, TOL);
+    mtl_test_gradcheck("gather_rows", c.m, build_gather, &c, H, TOL);
     ctx_close(&c);
 
     for (int mean = 0; mean <= 1; mean++) {
@@ -210,7 +209,7 @@ static void test_index_ops(void **state)
         c.range = 5;
         c.flag = mean;
         param(&c, 0, "x", 7, 3);
-        gnn_gradcheck(mean ? "scatter_mean" : "scatter_sum", c.m, build_scatter, &c, H, TOL);
+        mtl_test_gradcheck(mean ? "scatter_mean" : "scatter_sum", c.m, build_scatter, &c, H, TOL);
         ctx_close(&c);
     }
 
@@ -219,8 +218,8 @@ static void test_index_ops(void **state)
     c.n_idx = 7;
     c.range = 5;
     param(&c, 0, "e", 7, 0);
-    gnn_fill_uniform(c.p[0], &c.rng, 3.0);
-    gnn_gradcheck("segment_softmax", c.m, build_softmax, &c, H, TOL);
+    mtl_test_fill_uniform(c.p[0], &c.rng, 3.0);
+    mtl_test_gradcheck("segment_softmax", c.m, build_softmax, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -258,7 +257,7 @@ static void test_edge_message(void **state)
             param(&c, 2, "w", 6, 4);
             if (with_bias)
                 param(&c, 3, "b", 6, 0);
-            gnn_gradcheck(labels[shuffled][with_bias], c.m, build_message, &c, H, TOL);
+            mtl_test_gradcheck(labels[shuffled][with_bias], c.m, build_message, &c, H, TOL);
             ctx_close(&c);
         }
     }
@@ -340,8 +339,8 @@ static void test_cells(void **state)
         param(&c, 5, "b_hh", gates * 2, 0);
         if (lstm)
             param(&c, 6, "c", 3, 2);
-        gnn_gradcheck(lstm ? "lstm_cell" : "gru_cell", c.m, lstm ? build_lstm : build_gru, &c, H,
-                      TOL);
+        mtl_test_gradcheck(lstm ? "lstm_cell" : "gru_cell", c.m, lstm ? build_lstm : build_gru, &c,
+                           H, TOL);
         ctx_close(&c);
     }
 }
@@ -375,8 +374,8 @@ static void test_nnconv_layer(void **state)
     assert_int_equal(
         mtl_nnconv_init(&c.conv, c.m, "conv", MTL_ROLE_SHARED, -1, 0, 3, 2, 2, 4, &c.rng), MTL_OK);
     /* PyG starts the bias at zero; any value will do for the check. */
-    gnn_fill_uniform(c.conv.bias, &c.rng, 1.0);
-    gnn_gradcheck("nnconv layer", c.m, build_nnconv, &c, H, TOL);
+    mtl_test_fill_uniform(c.conv.bias, &c.rng, 1.0);
+    mtl_test_gradcheck("nnconv layer", c.m, build_nnconv, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -399,7 +398,7 @@ static void test_set2set_layer(void **state)
     param(&c, 0, "x", 7, 3);
     assert_int_equal(mtl_set2set_init(&c.s2s, c.m, "s2s", MTL_ROLE_SHARED, -1, 0, 3, 3, &c.rng),
                      MTL_OK);
-    gnn_gradcheck("set2set layer", c.m, build_set2set, &c, H, TOL);
+    mtl_test_gradcheck("set2set layer", c.m, build_set2set, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -441,14 +440,14 @@ static void test_model(void **state)
     param(&c, 2, "target", 3, 1);
     assert_int_equal(
         mtl_nnconv_init(&c.conv, c.m, "conv", MTL_ROLE_SHARED, -1, 0, 3, 3, 2, 4, &c.rng), MTL_OK);
-    gnn_fill_uniform(c.conv.bias, &c.rng, 1.0);
+    mtl_test_fill_uniform(c.conv.bias, &c.rng, 1.0);
     assert_int_equal(mtl_gru_init(&c.gru, c.m, "gru", MTL_ROLE_SHARED, -1, 0, 3, 3, &c.rng),
                      MTL_OK);
     assert_int_equal(mtl_set2set_init(&c.s2s, c.m, "s2s", MTL_ROLE_SHARED, -1, 0, 3, 2, &c.rng),
                      MTL_OK);
     assert_int_equal(mtl_linear_init(&c.lin, c.m, "head", MTL_ROLE_TASK, 0, 0, 6, 1, &c.rng),
                      MTL_OK);
-    gnn_gradcheck("qm9-shaped model", c.m, build_model, &c, H, TOL);
+    mtl_test_gradcheck("qm9-shaped model", c.m, build_model, &c, H, TOL);
     ctx_close(&c);
 }
 
@@ -462,5 +461,5 @@ int main(void)
         cmocka_unit_test(test_cells),         cmocka_unit_test(test_nnconv_layer),
         cmocka_unit_test(test_set2set_layer), cmocka_unit_test(test_model),
     };
-    return cmocka_run_group_tests_name("gnn_gradcheck", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("mtl_test_gradcheck", tests, NULL, NULL);
 }
