@@ -41,7 +41,8 @@ extern "C" {
 /* What a step needs from the host. */
 typedef enum mtl_method_need {
     MTL_NEED_LOSSES = 0, /* the losses only: one backward pass */
-    MTL_NEED_GRAM = 1    /* the Gram matrix of the task gradients: k backward passes */
+    MTL_NEED_GRAM =
+        1 /* the Gram matrix of the task gradients: k backward passes */
 } mtl_method_need;
 
 /* Which gradients the Gram matrix is made of (the reference's `params`). */
@@ -80,9 +81,11 @@ typedef struct mtl_method_input {
     int64_t step; /* optimizer steps taken so far in this trial (0 first) */
     int n_tasks;
     const double *losses; /* n_tasks values, all finite */
-    /* n_tasks x n_tasks, row-major, symmetric; NULL unless the plan asked for it */
+    /* n_tasks x n_tasks, row-major, symmetric; NULL unless the plan asked for
+     * it */
     const double *gram;
-    const float *params; /* the method's parameters, n_params values; NULL if none */
+    const float
+        *params; /* the method's parameters, n_params values; NULL if none */
 } mtl_method_input;
 
 /*
@@ -92,9 +95,9 @@ typedef struct mtl_method_input {
 typedef struct mtl_method_output {
     double *shared_weights; /* c: shared update = sum_i c_i g_i */
     double *head_weights;   /* h: head i gets h_i * (its task's gradient) */
-    float *param_grads;     /* gradient of the method's objective wrt its params */
-    double max_norm;        /* > 0: clip the shared gradient's L2 norm to this */
-    double loss;            /* what to log as the step's loss */
+    float *param_grads; /* gradient of the method's objective wrt its params */
+    double max_norm;    /* > 0: clip the shared gradient's L2 norm to this */
+    double loss;        /* what to log as the step's loss */
     /*
      * Set to 1 when the method's solver failed or did not converge this step
      * and it fell back (say, to its last weights); `warning` then says why in
@@ -116,7 +119,8 @@ typedef struct mtl_method_output {
 } mtl_method_output;
 
 typedef struct mtl_method_plugin {
-    mtl_plugin_header header; /* MTL_PLUGIN_HEADER(MTL_PLUGIN_METHOD, mtl_method_plugin) */
+    /* MTL_PLUGIN_HEADER(MTL_PLUGIN_METHOD, mtl_method_plugin) */
+    mtl_plugin_header header;
 
     const char *name;        /* the code name users type: "nashmtl" */
     const char *version;     /* the plugin's own version */
@@ -140,7 +144,8 @@ typedef struct mtl_method_plugin {
     mtl_status (*plan)(void *self, int64_t step, mtl_method_plan *plan);
 
     /* The weights of one step.  A failure here stops the run. */
-    mtl_status (*weigh)(void *self, const mtl_method_input *in, mtl_method_output *out);
+    mtl_status (*weigh)(void *self, const mtl_method_input *in,
+                        mtl_method_output *out);
 
     /*
      * Optional (NULL when the method keeps no state between steps beyond its

@@ -35,9 +35,10 @@ mtl_adam_config mtl_adam_defaults(void);
 mtl_status mtl_adam_create(mtl_adam **opt);
 void mtl_adam_destroy(mtl_adam *opt);
 
-/* Adds a group of tensors that have gradients (parameters); its index in *group. */
-mtl_status mtl_adam_add_group(mtl_adam *opt, const mtl_adam_config *cfg, size_t n,
-                              mtl_tensor *const *params, int *group);
+/* Adds a group of tensors that have gradients (parameters); its index in
+ * *group. */
+mtl_status mtl_adam_add_group(mtl_adam *opt, const mtl_adam_config *cfg,
+                              size_t n, mtl_tensor *const *params, int *group);
 
 void mtl_adam_set_lr(mtl_adam *opt, int group, double lr);
 double mtl_adam_get_lr(const mtl_adam *opt, int group);
@@ -49,7 +50,8 @@ mtl_status mtl_adam_step(mtl_adam *opt);
  * The optimizer's state (step counts and moments) as bytes, for checkpoints:
  * with buf NULL, *len receives the size needed.
  */
-mtl_status mtl_adam_state_save(const mtl_adam *opt, void *buf, size_t cap, size_t *len);
+mtl_status mtl_adam_state_save(const mtl_adam *opt, void *buf, size_t cap,
+                               size_t *len);
 mtl_status mtl_adam_state_load(mtl_adam *opt, const void *buf, size_t len);
 
 #ifdef __cplusplus

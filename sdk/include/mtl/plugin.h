@@ -30,7 +30,10 @@ extern "C" {
 #define MTL_EXPORT
 #endif
 
-typedef enum mtl_plugin_kind { MTL_PLUGIN_METHOD = 1, MTL_PLUGIN_TASK = 2 } mtl_plugin_kind;
+typedef enum mtl_plugin_kind {
+    MTL_PLUGIN_METHOD = 1,
+    MTL_PLUGIN_TASK = 2
+} mtl_plugin_kind;
 
 typedef struct mtl_plugin_header {
     uint32_t abi_major; /* MTL_ABI_MAJOR the plugin was built with */
@@ -40,9 +43,9 @@ typedef struct mtl_plugin_header {
 } mtl_plugin_header;
 
 /* The header of a plugin struct of C type `type`, for static initialisers. */
-#define MTL_PLUGIN_HEADER(kind, type)                                                       \
-    {                                                                                       \
-        MTL_ABI_MAJOR, MTL_ABI_MINOR, (uint32_t)sizeof(type), (uint32_t)(kind)              \
+#define MTL_PLUGIN_HEADER(kind, type)                                          \
+    {                                                                          \
+        MTL_ABI_MAJOR, MTL_ABI_MINOR, (uint32_t)sizeof(type), (uint32_t)(kind) \
     }
 
 /* ---- options ---------------------------------------------------------- */
@@ -57,8 +60,8 @@ typedef enum mtl_option_type {
 } mtl_option_type;
 
 /* Bits of mtl_option.flags */
-#define MTL_OPT_HAS_MIN 0x1u       /* value >= min */
-#define MTL_OPT_HAS_MAX 0x2u       /* value <= max */
+#define MTL_OPT_HAS_MIN       0x1u /* value >= min */
+#define MTL_OPT_HAS_MAX       0x2u /* value <= max */
 #define MTL_OPT_MIN_EXCLUSIVE 0x4u /* with HAS_MIN: value > min */
 
 /*
@@ -67,13 +70,13 @@ typedef enum mtl_option_type {
  * sees it, and rejects keys nobody declared.
  */
 typedef struct mtl_option {
-    const char *key;           /* [a-z0-9_]+ */
+    const char *key; /* [a-z0-9_]+ */
     mtl_option_type type;
     const char *default_value; /* as written in an INI file */
     const char *choices;       /* MTL_OPT_ENUM: "sum|mean"; NULL otherwise */
-    unsigned flags;            /* MTL_OPT_HAS_MIN, ... (numbers and list items) */
+    unsigned flags; /* MTL_OPT_HAS_MIN, ... (numbers and list items) */
     double min, max;
-    const char *help;          /* one line, for --help and the docs */
+    const char *help; /* one line, for --help and the docs */
 } mtl_option;
 
 /* ---- host services ---------------------------------------------------- */
@@ -104,13 +107,16 @@ struct mtl_host {
 #endif
         ;
 
-    mtl_status (*config_int)(const mtl_host *host, const char *key, int64_t *out);
-    mtl_status (*config_double)(const mtl_host *host, const char *key, double *out);
+    mtl_status (*config_int)(const mtl_host *host, const char *key,
+                             int64_t *out);
+    mtl_status (*config_double)(const mtl_host *host, const char *key,
+                                double *out);
     mtl_status (*config_bool)(const mtl_host *host, const char *key, int *out);
     /* MTL_OPT_STRING and MTL_OPT_ENUM */
-    mtl_status (*config_string)(const mtl_host *host, const char *key, const char **out);
-    mtl_status (*config_doubles)(const mtl_host *host, const char *key, const double **values,
-                                 size_t *n);
+    mtl_status (*config_string)(const mtl_host *host, const char *key,
+                                const char **out);
+    mtl_status (*config_doubles)(const mtl_host *host, const char *key,
+                                 const double **values, size_t *n);
 
     /*
      * This plugin's own random stream, derived from the run's seed; the host
@@ -118,10 +124,10 @@ struct mtl_host {
      */
     mtl_rng *rng;
 
-    /* Folder where the plugin may write artefacts of the run; NULL when none. */
+    /* Where the plugin may write the run's artefacts; NULL when none. */
     const char *run_dir;
 
-    /* Folder of the project's data files and tools (share/mtl when installed). */
+    /* The project's data and tools folder (share/mtl when installed). */
     const char *data_dir;
 
     void *host_private; /* the host's; plugins never touch it */

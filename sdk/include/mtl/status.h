@@ -18,14 +18,14 @@ extern "C" {
 
 typedef enum mtl_status {
     MTL_OK = 0,
-    MTL_ERR_NOMEM = 1,       /* an allocation failed */
-    MTL_ERR_INVALID = 2,     /* a bad argument or a shape mismatch */
-    MTL_ERR_CONFIG = 3,      /* unknown or malformed configuration */
-    MTL_ERR_IO = 4,          /* a file could not be read or written */
-    MTL_ERR_DATA = 5,        /* a data file is missing, corrupt or of another version */
-    MTL_ERR_ABI = 6,         /* a plugin was built for another ABI */
-    MTL_ERR_PLUGIN = 7,      /* a plugin failed or broke its contract */
-    MTL_ERR_NUMERIC = 8,     /* non-finite values or a failed solve */
+    MTL_ERR_NOMEM = 1,   /* an allocation failed */
+    MTL_ERR_INVALID = 2, /* a bad argument or a shape mismatch */
+    MTL_ERR_CONFIG = 3,  /* unknown or malformed configuration */
+    MTL_ERR_IO = 4,      /* a file could not be read or written */
+    MTL_ERR_DATA = 5,    /* a bad data file: missing, corrupt, other version */
+    MTL_ERR_ABI = 6,     /* a plugin was built for another ABI */
+    MTL_ERR_PLUGIN = 7,  /* a plugin failed or broke its contract */
+    MTL_ERR_NUMERIC = 8, /* non-finite values or a failed solve */
     MTL_ERR_UNSUPPORTED = 9, /* valid, but not implemented by this build */
     MTL_ERR_INTERRUPTED = 10 /* stopped by a signal or by the user */
 } mtl_status;

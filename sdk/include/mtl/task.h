@@ -33,15 +33,19 @@ extern "C" {
 
 #define MTL_TASK_ENTRY_SYMBOL "mtl_task_entry"
 
-typedef enum mtl_split { MTL_SPLIT_TRAIN = 0, MTL_SPLIT_VAL = 1, MTL_SPLIT_TEST = 2 } mtl_split;
+typedef enum mtl_split {
+    MTL_SPLIT_TRAIN = 0,
+    MTL_SPLIT_VAL = 1,
+    MTL_SPLIT_TEST = 2
+} mtl_split;
 
 /* One reported number. */
 typedef struct mtl_metric {
     const char *name;     /* "mIoU", "mu" */
     int task;             /* the task it measures, or -1 */
     int higher_is_better; /* the sign in Delta_m */
-    double baseline;      /* single-task value for Delta_m; 0 when it has none */
-    const char *unit;     /* "meV", "deg", or "" */
+    double baseline;  /* single-task value for Delta_m; 0 when it has none */
+    const char *unit; /* "meV", "deg", or "" */
 } mtl_metric;
 
 /* Filled by create(); the host zero-fills it first. */
@@ -67,9 +71,10 @@ typedef struct mtl_task_output {
 } mtl_task_output;
 
 typedef struct mtl_task_plugin {
-    mtl_plugin_header header; /* MTL_PLUGIN_HEADER(MTL_PLUGIN_TASK, mtl_task_plugin) */
+    /* MTL_PLUGIN_HEADER(MTL_PLUGIN_TASK, mtl_task_plugin) */
+    mtl_plugin_header header;
 
-    const char *name;        /* "toy", "qm9", "nyuv2" */
+    const char *name; /* "toy", "qm9", "nyuv2" */
     const char *version;
     const char *description; /* one line */
     const char *reference;   /* the paper or dataset, or NULL */
@@ -85,7 +90,8 @@ typedef struct mtl_task_plugin {
      */
     const char *const *defaults;
 
-    mtl_status (*create)(const mtl_host *host, void **self, mtl_task_info *info);
+    mtl_status (*create)(const mtl_host *host, void **self,
+                         mtl_task_info *info);
     void (*destroy)(void *self);
 
     /* Optional: (re)initialise the parameters for trial `trial` (0-based). */
@@ -96,7 +102,8 @@ typedef struct mtl_task_plugin {
      * task has no such split).  For MTL_SPLIT_TRAIN the task draws the batch
      * order from host->rng.
      */
-    mtl_status (*epoch_begin)(void *self, mtl_split split, int64_t epoch, int64_t *n_batches);
+    mtl_status (*epoch_begin)(void *self, mtl_split split, int64_t epoch,
+                              int64_t *n_batches);
 
     /*
      * Forward pass of batch `batch` of the current pass over `split`, ops
@@ -104,10 +111,10 @@ typedef struct mtl_task_plugin {
      * statistics, augmentation).  The task accumulates the split's metrics
      * as it goes.
      */
-    mtl_status (*forward)(void *self, mtl_split split, int64_t batch, int training, mtl_graph *g,
-                          mtl_task_output *out);
+    mtl_status (*forward)(void *self, mtl_split split, int64_t batch,
+                          int training, mtl_graph *g, mtl_task_output *out);
 
-    /* The n_metrics values accumulated since epoch_begin(split); resets them. */
+    /* The n_metrics values since epoch_begin(split); resets them. */
     mtl_status (*metrics)(void *self, mtl_split split, double *values);
 
     /* Optional: the trial is over; write artefacts into host->run_dir. */

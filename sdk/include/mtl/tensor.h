@@ -79,7 +79,7 @@ float mtl_tensor_item(const mtl_tensor *t);
 /* The role of a parameter in multi-task training (DESIGN.md). */
 typedef enum mtl_role {
     MTL_ROLE_SHARED = 0, /* shared by all tasks: theta in the papers */
-    MTL_ROLE_TASK = 1    /* the head of one task: only that task's loss uses it */
+    MTL_ROLE_TASK = 1 /* the head of one task: only that task's loss uses it */
 } mtl_role;
 
 /* Flags of a parameter. */
@@ -100,11 +100,13 @@ void mtl_model_destroy(mtl_model *model);
  * the model), or NULL with the reason set.  Names are unique in a model and
  * are what checkpoints are keyed by.
  */
-mtl_tensor *mtl_model_param(mtl_model *model, const char *name, mtl_role role, int task,
-                            unsigned flags, int ndim, const int64_t *shape);
+mtl_tensor *mtl_model_param(mtl_model *model, const char *name, mtl_role role,
+                            int task, unsigned flags, int ndim,
+                            const int64_t *shape);
 
 /* Adds a non-trainable persistent tensor (running statistics), zero-filled. */
-mtl_tensor *mtl_model_buffer(mtl_model *model, const char *name, int ndim, const int64_t *shape);
+mtl_tensor *mtl_model_buffer(mtl_model *model, const char *name, int ndim,
+                             const int64_t *shape);
 
 size_t mtl_model_n_params(const mtl_model *model);
 mtl_tensor *mtl_model_param_at(const mtl_model *model, size_t i);
@@ -164,8 +166,8 @@ void mtl_graph_retain_grad(mtl_graph *graph, mtl_tensor *t);
  * back-propagated again with other seeds (one pass per task).  Scratch
  * memory of the pass is returned to the arena when it ends.
  */
-mtl_status mtl_graph_backward(mtl_graph *graph, int n, mtl_tensor *const *outputs,
-                              const float *seeds);
+mtl_status mtl_graph_backward(mtl_graph *graph, int n,
+                              mtl_tensor *const *outputs, const float *seeds);
 
 /* ---- ops -------------------------------------------------------------- */
 
@@ -207,7 +209,8 @@ mtl_tensor *mtl_select(mtl_graph *g, mtl_tensor *a, int64_t i);
 /* n one-element tensors stacked into a vector of length n. */
 mtl_tensor *mtl_stack(mtl_graph *g, int n, mtl_tensor *const *items);
 /* The same values with another shape of the same number of elements. */
-mtl_tensor *mtl_reshape(mtl_graph *g, mtl_tensor *a, int ndim, const int64_t *shape);
+mtl_tensor *mtl_reshape(mtl_graph *g, mtl_tensor *a, int ndim,
+                        const int64_t *shape);
 
 /* Matrix product of a [m, k] and b [k, n]: [m, n] (OpenBLAS on the CPU). */
 mtl_tensor *mtl_matmul(mtl_graph *g, mtl_tensor *a, mtl_tensor *b);

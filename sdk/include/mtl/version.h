@@ -10,9 +10,9 @@
 #ifndef MTL_VERSION_H
 #define MTL_VERSION_H
 
-#define MTL_VERSION_MAJOR 0
-#define MTL_VERSION_MINOR 1
-#define MTL_VERSION_PATCH 0
+#define MTL_VERSION_MAJOR  0
+#define MTL_VERSION_MINOR  1
+#define MTL_VERSION_PATCH  0
 #define MTL_VERSION_STRING "0.1.0"
 
 /* Bump the major on any incompatible change of a public struct or call. */
