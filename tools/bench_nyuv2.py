@@ -11,14 +11,15 @@ Ours: the script writes synthetic scenes in the real MTAN layout
 (<tmp>/train/{image,label,depth,normal}/<i>.npy, float32, 288 x 384) and runs
 
     mtlhost --method M --task nyuv2 --set task.data=<tmp> --set train.epochs=1
-            --set task.max_train_batches=K --set task.max_eval_batches=1 ...
+            --set task.max_train_batches=2+STEPS --set output.progress=lines ...
 
-for K = 2 and K = 2 + steps; the time of one step is the difference of the
-two runs' wall times divided by `steps`: loading, initialisation, the
-evaluation and the first two steps cancel out (the first step grows the
-graph's arena, the second touches it consolidated into one block; from the
-third on a step allocates nothing).  Peak memory is the child's maximum
-resident set (wait4's ru_maxrss) of the longer run.
+and timestamps the host's progress line of every batch as it arrives: the
+time between two lines is one whole step (loading the batch, forward,
+backward, the method, Adam).  The first two steps are left out (the first
+grows the graph's arena, the second touches it consolidated into one block;
+from the third on a step allocates nothing); the median of the others is
+reported.  Peak memory is the child's maximum resident set (wait4's
+ru_maxrss).
 
 PyTorch: the same architecture written here from REFERENCE.md and the MTAN
 paper (not the reference's code), the reference's losses, torch.optim.Adam.
@@ -38,6 +39,7 @@ Usage:
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -243,33 +245,45 @@ def write_layout(root, h, w, n_train, n_test):
 
 
 def run_ours(build, method, data, out, batches, threads, batch, log):
+    """Runs mtlhost; returns the times between consecutive progress lines (one per step)
+    and the peak resident set in GB."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
     cmd = [os.path.join(build, "mtlhost"), "--method", method, "--task", "nyuv2",
            "--set", f"task.data={data}", "--set", "train.epochs=1",
            "--set", f"train.batch_size={batch}",
            "--set", f"task.max_train_batches={batches}", "--set", "task.max_eval_batches=1",
-           "--set", "task.augment=false", "--set", "output.figures=false", "--out", out]
-    t0 = time.perf_counter()
+           "--set", "task.augment=false", "--set", "output.figures=false",
+           "--set", "output.checkpoint=false", "--set", "output.progress=lines",
+           "--set", "output.progress_seconds=0", "--out", out]
+    stamps = {}
     with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        t0 = time.perf_counter()
+        for line in proc.stdout:
+            f.write(line)
+            m = re.search(r" batch (\d+)/(\d+) ", line)
+            if m:
+                stamps[int(m.group(1))] = time.perf_counter()
         _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
     if status != 0:
         why = (f"killed by signal {os.WTERMSIG(status)} (9: out of memory?)"
                if os.WIFSIGNALED(status) else f"exit status {os.WEXITSTATUS(status)}")
         raise RuntimeError(f"{' '.join(cmd)}: {why}; see {log} (kept)")
-    return seconds, usage.ru_maxrss / 1024 / 1024
+    stamps[0] = t0
+    steps = [stamps[b] - stamps[b - 1] for b in range(1, batches + 1)
+             if b in stamps and b - 1 in stamps]
+    return steps, usage.ru_maxrss / 1024 / 1024
 
 
 def ours_bench(build, method, threads, steps, h, w, batch, tmp):
     data = os.path.join(tmp, "data")
     if not os.path.isdir(data):
         write_layout(data, h, w, batch * (steps + 2), batch)
-    t1, _ = run_ours(build, method, data, os.path.join(tmp, f"{method}-2"), 2, threads, batch,
-                     os.path.join(tmp, f"{method}-2.log"))
-    t2, peak = run_ours(build, method, data, os.path.join(tmp, f"{method}-{steps + 2}"),
-                        steps + 2, threads, batch, os.path.join(tmp, f"{method}-n.log"))
-    return (t2 - t1) / steps, peak
+    times, peak = run_ours(build, method, data, os.path.join(tmp, method), steps + 2, threads,
+                           batch, os.path.join(tmp, f"{method}.log"))
+    # steps 1 and 2 grow the arena and touch it consolidated; from the third on, steady state
+    return float(np.median(times[2:])), peak
 
 
 def main():
