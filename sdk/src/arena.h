@@ -4,10 +4,11 @@
  * Internal to libmtl.  Allocation is a pointer bump in the current block;
  * a new block is taken only when the current one is full.  mtl_arena_reset()
  * makes every block free again, and when the step needed more than one block
- * it replaces them by a single block as large as all of them together, so a
- * loop repeating the same step allocates nothing from the system after its
- * first step.  Marks give stack-like release inside a step (the scratch of a
- * backward pass).
+ * it replaces them by a single block as large as the bytes the step used at
+ * most (each block's high-water mark, not its capacity: geometric growth
+ * leaves the last block mostly empty), so a loop repeating the same step
+ * allocates nothing from the system after its second step.  Marks give
+ * stack-like release inside a step (the scratch of a backward pass).
  */
 #ifndef MTL_ARENA_H
 #define MTL_ARENA_H
@@ -26,6 +27,7 @@ typedef struct mtl_arena_block {
     char *mem;
     size_t cap;
     size_t used;
+    size_t high; /* the most bytes used since the last reset, as of the last lowering */
 } mtl_arena_block;
 
 struct mtl_arena {

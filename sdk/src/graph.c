@@ -47,6 +47,8 @@ void mtl_graph_reset(mtl_graph *graph)
     mtl_arena_reset(&graph->data);
     graph->tape = NULL;
     graph->retained = NULL;
+    graph->free_accs = NULL;
+    graph->spare_accs = NULL;
     graph->recording = 1;
     graph->status = MTL_OK;
     graph->message[0] = '\0';
@@ -150,12 +152,70 @@ void mtl_graph_retain_grad(mtl_graph *graph, mtl_tensor *t)
         t->requires_grad = 1;
 }
 
+/*
+ * A free accumulator of at least `bytes` from this pass, or NULL.  The best fit
+ * among those at most a quarter larger: feature maps repeat their shapes, so
+ * most requests find an exact match.
+ */
+static float *reuse_acc(mtl_graph *g, size_t bytes)
+{
+    mtl_free_acc **best = NULL;
+    mtl_free_acc *r;
+    float *mem;
+
+    for (mtl_free_acc **p = &g->free_accs; *p; p = &(*p)->next) {
+        size_t have = (*p)->bytes;
+
+        if (have >= bytes && have - bytes <= bytes / 4 && (!best || have < (*best)->bytes)) {
+            best = p;
+            if (have == bytes)
+                break;
+        }
+    }
+    if (!best)
+        return NULL;
+    r = *best;
+    *best = r->next;
+    mem = r->mem;
+    r->next = g->spare_accs;
+    g->spare_accs = r;
+    return mem;
+}
+
+/*
+ * Called once t's producer has back-propagated: no op of this pass reads or
+ * adds to t's gradient any more (its consumers come later on the tape, so
+ * they ran before), and its accumulator can serve another tensor.
+ */
+static void release_acc(mtl_graph *g, mtl_tensor *t)
+{
+    mtl_free_acc *r;
+
+    if (t->kind == MTL_TENSOR_PARAM || t->retained || t->pass != g->pass || !t->gacc)
+        return;
+    r = g->spare_accs;
+    if (r)
+        g->spare_accs = r->next;
+    else if (!(r = mtl_arena_alloc(&g->meta, sizeof *r)))
+        return; /* kept to the pass's end instead */
+    r->mem = t->gacc;
+    r->bytes = (size_t)t->numel * sizeof(float);
+    r->next = g->free_accs;
+    g->free_accs = r;
+    t->gacc = NULL;
+    t->pass = 0;
+}
+
 float *mtl_grad_acc_first(mtl_graph *g, mtl_tensor *t)
 {
+    size_t bytes = (size_t)t->numel * sizeof(float);
+
     t->pass = g->pass;
     if (t->retained)
         return t->gacc; /* zeroed when the pass began */
-    t->gacc = mtl_arena_alloc(&g->data, (size_t)t->numel * sizeof(float));
+    t->gacc = reuse_acc(g, bytes);
+    if (!t->gacc)
+        t->gacc = mtl_arena_alloc(&g->data, bytes);
     if (!t->gacc) {
         g->backward_nomem = 1;
         return NULL;
@@ -226,10 +286,19 @@ mtl_status mtl_graph_backward(mtl_graph *graph, int n, mtl_tensor *const *output
     /* The tape is in creation order, a topological order: walk it backwards. */
     for (const mtl_node *node = graph->tape; node && !graph->backward_nomem; node = node->prev) {
         const float *dy = grad_reached(graph, node->out);
-        if (dy)
+        if (dy) {
             node->backward(graph, node, dy);
+            release_acc(graph, node->out);
+        }
     }
 
+    /* The free records go back to the spares: their memory is released below. */
+    while (graph->free_accs) {
+        mtl_free_acc *r = graph->free_accs;
+        graph->free_accs = r->next;
+        r->next = graph->spare_accs;
+        graph->spare_accs = r;
+    }
     mtl_arena_release(&graph->data, mark);
     if (graph->backward_nomem)
         return mtl_error_set(MTL_ERR_NOMEM, "graph: mtl_graph_backward: out of memory");

@@ -1,7 +1,8 @@
 /*
  * Autograd and graph behaviour: several backward passes on one tape
  * (accumulating into parameters), one-hot seeds per task, retained
- * gradients, recording off, the arena's steady state, models and tensor
+ * gradients, recording off, the arena's steady state and consolidation,
+ * the reuse of gradient accumulators within a pass, models and tensor
  * accessors.
  */
 #include <setjmp.h>
@@ -339,6 +340,91 @@ static void test_backward_scratch_released(void **state)
     mtl_graph_destroy(g);
 }
 
+/*
+ * A step of 40 one-MiB tensors: the first grows blocks by doubling (whose
+ * capacities add up to far more than 40 MiB), the reset then consolidates them
+ * into one block sized by what the step used, not by their capacity (blocks
+ * summing past the system's commit limit once made every step start over).
+ */
+static void test_arena_consolidates_to_use(void **state)
+{
+    const int64_t n = 256 * 1024;
+    const size_t used = 40 * (size_t)n * sizeof(float);
+    mtl_graph *g;
+    size_t bytes;
+
+    (void)state;
+    assert_int_equal(mtl_graph_create(&g), MTL_OK);
+    for (int step = 0; step < 4; step++) {
+        mtl_graph_reset(g);
+        for (int i = 0; i < 40; i++)
+            assert_non_null(mtl_graph_input(g, 1, &n));
+        if (step == 0)
+            assert_true(mtl_graph_bytes(g) > used + used / 4); /* the doubling's slack */
+        if (step == 2)
+            bytes = mtl_graph_bytes(g);
+    }
+    assert_true(bytes >= used);
+    assert_true(bytes <= used + used / 4);
+    assert_int_equal(mtl_graph_bytes(g), bytes); /* and it stays */
+    mtl_graph_destroy(g);
+}
+
+/*
+ * h_{i+1} = tanh(h_i) + h_i / 2, 60 times, from h_0 = x * 1 (x a parameter):
+ * each h_i has two consumers.  Once h_i's producer has back-propagated its
+ * accumulator serves a later tensor, so the pass needs a few accumulators
+ * instead of 60, and the gradient is unchanged:
+ *   dL/dh_i = dL/dh_{i+1} (1 - tanh(h_i)^2 + 1/2).
+ */
+static void test_backward_reuses_accumulators(void **state)
+{
+    enum { N = 25000, DEPTH = 60 };
+    static float values[DEPTH + 1][N];
+    const float one = 1.0f;
+    mtl_model *model;
+    mtl_graph *g;
+    mtl_tensor *x, *h, *loss;
+    float *xv;
+    size_t bytes = 0, fwd = (size_t)DEPTH * 2 * N * sizeof(float);
+    double worst = 0;
+
+    (void)state;
+    assert_int_equal(mtl_model_create(&model), MTL_OK);
+    assert_int_equal(mtl_graph_create(&g), MTL_OK);
+    x = mtl_model_param(model, "x", MTL_ROLE_SHARED, -1, 0, 1, (int64_t[]){N});
+    assert_non_null(x);
+    xv = mtl_tensor_data(x);
+    for (int j = 0; j < N; j++)
+        xv[j] = (float)(j % 200 - 100) / 50.0f;
+    for (int step = 0; step < 3; step++) {
+        mtl_graph_reset(g);
+        mtl_model_zero_grad(model);
+        h = mtl_mul_scalar(g, x, 1.0f);
+        for (int i = 0; i < DEPTH; i++) {
+            memcpy(values[i], mtl_tensor_data(h), sizeof values[i]);
+            h = mtl_add(g, mtl_tanh(g, h), mtl_mul_scalar(g, h, 0.5f));
+        }
+        loss = mtl_sum(g, h);
+        assert_int_equal(mtl_graph_backward(g, 1, &loss, &one), MTL_OK);
+        bytes = mtl_graph_bytes(g);
+    }
+    /* Forward: 3 tensors of N per level; the pass: a handful more. */
+    assert_true(bytes < fwd * 3 / 2 + fwd / 4);
+    for (int j = 0; j < N; j++) {
+        double d = 1.0;
+
+        for (int i = DEPTH - 1; i >= 0; i--) {
+            double t = tanh((double)values[i][j]);
+            d *= 1.0 - t * t + 0.5;
+        }
+        worst = fmax(worst, fabs(mtl_tensor_grad(x)[j] - d) / fmax(1.0, fabs(d)));
+    }
+    assert_true(worst < 1e-4);
+    mtl_graph_destroy(g);
+    mtl_model_destroy(model);
+}
+
 static void test_model_params(void **state)
 {
     fixture *f = *state;
@@ -451,6 +537,8 @@ int main(void)
         cmocka_unit_test(test_backward_errors),
         cmocka_unit_test(test_arena_steady_state),
         cmocka_unit_test(test_backward_scratch_released),
+        cmocka_unit_test(test_arena_consolidates_to_use),
+        cmocka_unit_test(test_backward_reuses_accumulators),
         cmocka_unit_test(test_model_params),
         cmocka_unit_test(test_model_errors),
         cmocka_unit_test(test_tensor_access),
