@@ -348,13 +348,19 @@ static int grads_finite(mtl_tensor *const *params, size_t n)
 
 /* ---- the k backward passes -------------------------------------------- */
 
+/*
+ * The step's last pass releases the step's intermediate values as it goes
+ * (mtl_graph_backward_last): the losses were read before it, and nothing
+ * after it reads the graph's values.
+ */
 static mtl_status backward_task(host_engine *e, mtl_graph *g, const mtl_task_output *out, int i)
 {
     const float one = 1.0f;
     mtl_status st;
 
     mtl_model_zero_grad(e->cfg.model);
-    st = mtl_graph_backward(g, 1, &out->losses[i], &one);
+    st = i == e->k - 1 ? mtl_graph_backward_last(g, 1, &out->losses[i], &one)
+                       : mtl_graph_backward(g, 1, &out->losses[i], &one);
     if (st != MTL_OK)
         return mtl_error_wrap(st, "engine: backward pass of task '%s'", task_name(e, i));
     return MTL_OK;
@@ -608,7 +614,7 @@ static mtl_status weighted_backward(host_engine *e, mtl_graph *g, const mtl_task
     for (int i = 0; i < e->k; i++)
         e->seeds[i] = (float)e->c[i];
     mtl_model_zero_grad(e->cfg.model);
-    st = mtl_graph_backward(g, e->k, out->losses, e->seeds);
+    st = mtl_graph_backward_last(g, e->k, out->losses, e->seeds);
     if (st != MTL_OK)
         return mtl_error_wrap(st, "engine: backward pass of the weighted loss");
     return MTL_OK;

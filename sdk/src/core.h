@@ -36,6 +36,7 @@ struct mtl_tensor {
     uint8_t kind;          /* an mtl_tensor_kind */
     uint8_t requires_grad; /* a recorded op depends on it through a parameter */
     uint8_t retained;      /* mtl_graph_retain_grad() was called */
+    uint8_t view;          /* its values belong to another tensor */
 };
 
 /* A parameter or buffer of a model. */
@@ -162,6 +163,7 @@ static inline mtl_tensor *mtl_graph_new_tensor_at(mtl_graph *g, mtl_tensor_kind 
 {
     mtl_tensor *t;
     size_t bytes;
+    uint8_t viewing = data != NULL;
 
     if (!data) {
         if (!mtl_shape_size(ndim, shape, &numel, &bytes))
@@ -182,6 +184,7 @@ static inline mtl_tensor *mtl_graph_new_tensor_at(mtl_graph *g, mtl_tensor_kind 
     t->kind = (uint8_t)kind;
     t->requires_grad = 0;
     t->retained = 0;
+    t->view = viewing;
     return t;
 }
 

@@ -182,28 +182,49 @@ static float *reuse_acc(mtl_graph *g, size_t bytes)
     return mem;
 }
 
-/*
- * Called once t's producer has back-propagated: no op of this pass reads or
- * adds to t's gradient any more (its consumers come later on the tape, so
- * they ran before), and its accumulator can serve another tensor.
- */
-static void release_acc(mtl_graph *g, mtl_tensor *t)
+/* Offers `bytes` at mem to later accumulators of this pass; 0 when no record could be made. */
+static int give_back(mtl_graph *g, float *mem, size_t bytes)
 {
-    mtl_free_acc *r;
+    mtl_free_acc *r = g->spare_accs;
 
-    if (t->kind == MTL_TENSOR_PARAM || t->retained || t->pass != g->pass || !t->gacc)
-        return;
-    r = g->spare_accs;
     if (r)
         g->spare_accs = r->next;
     else if (!(r = mtl_arena_alloc(&g->meta, sizeof *r)))
-        return; /* kept to the pass's end instead */
-    r->mem = t->gacc;
-    r->bytes = (size_t)t->numel * sizeof(float);
+        return 0; /* kept to the pass's end instead */
+    r->mem = mem;
+    r->bytes = bytes;
     r->next = g->free_accs;
     g->free_accs = r;
-    t->gacc = NULL;
-    t->pass = 0;
+    return 1;
+}
+
+static int is_output(const mtl_tensor *t, int n, mtl_tensor *const *outputs)
+{
+    for (int i = 0; i < n; i++)
+        if (outputs[i] == t)
+            return 1;
+    return 0;
+}
+
+/*
+ * Called once t's producer has back-propagated: no op of this pass reads or
+ * adds to t's gradient any more (its consumers come later on the tape, so
+ * they ran before), and its accumulator can serve another tensor.  In a last
+ * pass its values go too: the producer was the last op to read them.
+ */
+static void release_after(mtl_graph *g, mtl_tensor *t, int last, int n, mtl_tensor *const *outputs)
+{
+    size_t bytes = (size_t)t->numel * sizeof(float);
+
+    if (t->kind == MTL_TENSOR_PARAM || t->retained)
+        return;
+    if (t->pass == g->pass && t->gacc && give_back(g, t->gacc, bytes)) {
+        t->gacc = NULL;
+        t->pass = 0;
+    }
+    if (last && t->kind == MTL_TENSOR_RESULT && !t->view && t->data && !is_output(t, n, outputs) &&
+        give_back(g, t->data, bytes))
+        t->data = NULL;
 }
 
 float *mtl_grad_acc_first(mtl_graph *g, mtl_tensor *t)
@@ -230,38 +251,37 @@ static const float *grad_reached(const mtl_graph *g, const mtl_tensor *t)
     return t->pass == g->pass ? t->gacc : NULL;
 }
 
-static mtl_status check_outputs(mtl_graph *g, int n, mtl_tensor *const *outputs, const float *seeds)
+static mtl_status check_outputs(const char *fn, mtl_graph *g, int n, mtl_tensor *const *outputs,
+                                const float *seeds)
 {
     if (n < 0 || (n > 0 && (!outputs || !seeds)))
         return mtl_error_set(MTL_ERR_INVALID,
-                             "graph: mtl_graph_backward: bad outputs (expected n >= 0 with "
-                             "outputs and seeds, got n = %d)",
-                             n);
+                             "graph: %s: bad outputs (expected n >= 0 with outputs and seeds, got "
+                             "n = %d)",
+                             fn, n);
     if (g->status != MTL_OK)
-        return mtl_error_wrap(mtl_graph_status(g),
-                              "graph: mtl_graph_backward: the step failed earlier");
+        return mtl_error_wrap(mtl_graph_status(g), "graph: %s: the step failed earlier", fn);
     for (int i = 0; i < n; i++) {
         if (!outputs[i])
-            return mtl_error_set(MTL_ERR_INVALID, "graph: mtl_graph_backward: output %d is NULL",
-                                 i);
+            return mtl_error_set(MTL_ERR_INVALID, "graph: %s: output %d is NULL", fn, i);
         if (outputs[i]->numel != 1)
             return mtl_error_set(MTL_ERR_INVALID,
-                                 "graph: mtl_graph_backward: output %d is not a one-element "
+                                 "graph: %s: output %d is not a one-element "
                                  "tensor (expected 1 element, got %lld)",
-                                 i, (long long)outputs[i]->numel);
+                                 fn, i, (long long)outputs[i]->numel);
     }
     return MTL_OK;
 }
 
-mtl_status mtl_graph_backward(mtl_graph *graph, int n, mtl_tensor *const *outputs,
-                              const float *seeds)
+static mtl_status backward(const char *fn, mtl_graph *graph, int n, mtl_tensor *const *outputs,
+                           const float *seeds, int last)
 {
     mtl_arena_mark mark;
     mtl_status st;
 
     if (!graph)
-        return mtl_error_set(MTL_ERR_INVALID, "graph: mtl_graph_backward: NULL graph");
-    st = check_outputs(graph, n, outputs, seeds);
+        return mtl_error_set(MTL_ERR_INVALID, "graph: %s: NULL graph", fn);
+    st = check_outputs(fn, graph, n, outputs, seeds);
     if (st != MTL_OK)
         return st;
 
@@ -288,7 +308,7 @@ mtl_status mtl_graph_backward(mtl_graph *graph, int n, mtl_tensor *const *output
         const float *dy = grad_reached(graph, node->out);
         if (dy) {
             node->backward(graph, node, dy);
-            release_acc(graph, node->out);
+            release_after(graph, node->out, last, n, outputs);
         }
     }
 
@@ -301,6 +321,18 @@ mtl_status mtl_graph_backward(mtl_graph *graph, int n, mtl_tensor *const *output
     }
     mtl_arena_release(&graph->data, mark);
     if (graph->backward_nomem)
-        return mtl_error_set(MTL_ERR_NOMEM, "graph: mtl_graph_backward: out of memory");
+        return mtl_error_set(MTL_ERR_NOMEM, "graph: %s: out of memory", fn);
     return MTL_OK;
+}
+
+mtl_status mtl_graph_backward(mtl_graph *graph, int n, mtl_tensor *const *outputs,
+                              const float *seeds)
+{
+    return backward("mtl_graph_backward", graph, n, outputs, seeds, 0);
+}
+
+mtl_status mtl_graph_backward_last(mtl_graph *graph, int n, mtl_tensor *const *outputs,
+                                   const float *seeds)
+{
+    return backward("mtl_graph_backward_last", graph, n, outputs, seeds, 1);
 }

@@ -425,6 +425,85 @@ static void test_backward_reuses_accumulators(void **state)
     mtl_model_destroy(model);
 }
 
+/*
+ * The last pass gives back each intermediate tensor's values once its
+ * producer has run, and they serve the pass's accumulators.  Here 40
+ * branches h_k = tanh(c_k (x + in)), all made first, are then summed: an
+ * ordinary pass holds the 40 branches' accumulators at once (the sums'
+ * backward reaches them all before any tanh), a last pass takes them from the
+ * sums' released values, so it needs almost nothing beyond the forward's
+ * memory.  Gradients equal an ordinary pass's; the outputs, retained tensors
+ * and inputs stay readable, the other intermediates read as NULL.
+ */
+static void test_backward_last_releases_values(void **state)
+{
+    enum { N = 25000, K = 40 };
+    const float one = 1.0f;
+    static float want[N];
+    const size_t fwd = (size_t)K * 3 * N * sizeof(float);
+    mtl_model *model;
+    mtl_graph *g = NULL;
+    mtl_tensor *x, *in, *base, *h[K], *sum, *kept = NULL, *mid = NULL, *loss = NULL;
+    size_t ordinary = 0, last = 0;
+
+    (void)state;
+    assert_int_equal(mtl_model_create(&model), MTL_OK);
+    x = mtl_model_param(model, "x", MTL_ROLE_SHARED, -1, 0, 1, (int64_t[]){N});
+    assert_non_null(x);
+    for (int j = 0; j < N; j++)
+        mtl_tensor_data(x)[j] = (float)(j % 97 - 48) / 40.0f;
+    for (int variant = 0; variant < 2; variant++) {
+        /* a graph each, so that neither inherits the other's arena */
+        mtl_graph_destroy(g);
+        assert_int_equal(mtl_graph_create(&g), MTL_OK);
+        for (int step = 0; step < 3; step++) {
+            mtl_graph_reset(g);
+            mtl_model_zero_grad(model);
+            in = mtl_graph_input(g, 1, (int64_t[]){N});
+            for (int j = 0; j < N; j++)
+                mtl_tensor_data(in)[j] = 0.25f;
+            base = mtl_add(g, x, in);
+            for (int k = 0; k < K; k++)
+                h[k] = mtl_tanh(g, mtl_mul_scalar(g, base, 0.1f * (float)(k + 1)));
+            sum = h[0];
+            for (int k = 1; k < K; k++) {
+                sum = mtl_add(g, sum, h[k]);
+                if (k == K / 2) {
+                    kept = sum;
+                    mtl_graph_retain_grad(g, kept);
+                }
+                if (k == K / 4)
+                    mid = sum;
+            }
+            loss = mtl_sum(g, sum);
+            if (variant == 0) {
+                assert_int_equal(mtl_graph_backward(g, 1, &loss, &one), MTL_OK);
+                ordinary = mtl_graph_bytes(g);
+            } else {
+                assert_int_equal(mtl_graph_backward_last(g, 1, &loss, &one), MTL_OK);
+                last = mtl_graph_bytes(g);
+            }
+        }
+        if (variant == 0) {
+            memcpy(want, mtl_tensor_grad(x), sizeof want);
+            continue;
+        }
+        assert_memory_equal(mtl_tensor_grad(x), want, sizeof want);
+        assert_null(mtl_tensor_data(mid));
+        assert_non_null(mtl_tensor_data(kept));
+        assert_non_null(mtl_tensor_grad(kept));
+        assert_non_null(mtl_tensor_data(loss));
+        assert_true(fabsf(mtl_tensor_item(loss)) > 0.0f);
+        assert_float_equal(mtl_tensor_data(in)[N - 1], 0.25f, 0.0f);
+    }
+    assert_true(ordinary > fwd + fwd / 4);
+    assert_true(last < fwd + fwd / 4);
+    assert_int_equal(mtl_graph_backward_last(g, -1, &loss, &one), MTL_ERR_INVALID);
+    assert_non_null(strstr(mtl_error_message(), "graph: mtl_graph_backward_last: bad outputs"));
+    mtl_graph_destroy(g);
+    mtl_model_destroy(model);
+}
+
 static void test_model_params(void **state)
 {
     fixture *f = *state;
@@ -539,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_backward_scratch_released),
         cmocka_unit_test(test_arena_consolidates_to_use),
         cmocka_unit_test(test_backward_reuses_accumulators),
+        cmocka_unit_test(test_backward_last_releases_values),
         cmocka_unit_test(test_model_params),
         cmocka_unit_test(test_model_errors),
         cmocka_unit_test(test_tensor_access),

@@ -169,6 +169,20 @@ void mtl_graph_retain_grad(mtl_graph *graph, mtl_tensor *t);
 mtl_status mtl_graph_backward(mtl_graph *graph, int n,
                               mtl_tensor *const *outputs, const float *seeds);
 
+/*
+ * The same pass as the step's last one: as the pass goes, every
+ * intermediate tensor's values and gradient are given back to the arena once
+ * no op of the pass needs them, as PyTorch frees a graph it does not retain,
+ * so that the pass adds little to the step's peak memory.  Afterwards only
+ * parameters, their gradients, the outputs, retained tensors and graph
+ * inputs keep their values; mtl_tensor_data() of any other tensor of the
+ * step returns NULL.  Ops and passes on those tensors are undefined until
+ * mtl_graph_reset().
+ */
+mtl_status mtl_graph_backward_last(mtl_graph *graph, int n,
+                                   mtl_tensor *const *outputs,
+                                   const float *seeds);
+
 /* ---- ops -------------------------------------------------------------- */
 
 /* Elementwise, same shape or one single-element operand. */
