@@ -888,7 +888,8 @@ mtl_status host_config_load_ini(host_config *cfg, const char *path)
 
 /*
  * One line of config.ini; a comment longer than inih's line goes on over further comment
- * lines (cut between UTF-8 characters), so that the file reads back.
+ * lines, so that the file reads back.  It is cut at its last blank that fits (the blank
+ * dropped), or where there is none in the line's second half, between UTF-8 characters.
  */
 static void put_line(host_buf *out, const char *line, size_t len)
 {
@@ -897,12 +898,19 @@ static void put_line(host_buf *out, const char *line, size_t len)
     int comment = len && *line == '#';
 
     while (comment && len > room) {
-        size_t n = room;
-        while (n > 1 && ((unsigned char)line[n] & 0xC0) == 0x80)
+        size_t n = room, skip = 0;
+        while (n > room / 2 && line[n] != ' ')
             n--;
+        if (line[n] == ' ') {
+            skip = 1;
+        } else {
+            n = room;
+            while (n > 1 && ((unsigned char)line[n] & 0xC0) == 0x80)
+                n--;
+        }
         host_buf_printf(out, "%s%.*s\n", prefix, (int)n, line);
-        line += n;
-        len -= n;
+        line += n + skip;
+        len -= n + skip;
         prefix = "# ";
         room = INI_LINE_LIMIT - 2;
     }

@@ -210,7 +210,18 @@ static mtl_status make_pairs(const mf_source *src, const int64_t *pool, int64_t 
 
 static int64_t pairs_used(int64_t available, int64_t limit)
 {
-    return limit > 0 && limit < available ? limit : available;
+    return limit > 0 ? limit : available;
+}
+
+/* A split has as many pairs as its pool has items: more cannot be asked for. */
+static mtl_status check_pairs(const char *key, const char *pool, int64_t available, int64_t limit)
+{
+    if (limit > available)
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "data: task.%s is more than the split has (expected 0 for all, or "
+                             "1 to %lld: one pair per %s, got %lld)",
+                             key, (long long)available, pool, (long long)limit);
+    return MTL_OK;
 }
 
 mtl_status mf_build(const mf_source *train, const mf_source *test, const mf_recipe *r,
@@ -228,6 +239,13 @@ mtl_status mf_build(const mf_source *train, const mf_source *test, const mf_reci
                              "data: bad task.val_items (expected 2 to %lld, leaving at least 2 "
                              "training items, got %lld)",
                              (long long)(n_train - 2), (long long)r->val_items);
+    if ((st = check_pairs("train_pairs", "training item left after task.val_items", n_fit,
+                          r->max_pairs[MTL_SPLIT_TRAIN])) != MTL_OK ||
+        (st = check_pairs("val_pairs", "held-out item (task.val_items)", r->val_items,
+                          r->max_pairs[MTL_SPLIT_VAL])) != MTL_OK ||
+        (st = check_pairs("test_pairs", "official test item", n_test,
+                          r->max_pairs[MTL_SPLIT_TEST])) != MTL_OK)
+        return st;
     order = malloc((size_t)n_train * sizeof *order);
     test_pool = malloc((size_t)n_test * sizeof *test_pool);
     if (!order || !test_pool) {

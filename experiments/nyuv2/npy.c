@@ -87,8 +87,10 @@ static mtl_status parse_descr(const char *path, const char *header, nyu_npy_head
     size_t n = 0;
     char quote;
 
-    if (!v || (*v != '\'' && *v != '"'))
+    if (!v)
         return malformed(path, "no 'descr'");
+    if (*v != '\'' && *v != '"')
+        return malformed(path, "'descr' is not a quoted type string (a structured dtype?)");
     quote = *v++;
     while (v[n] && v[n] != quote && n + 1 < sizeof descr) {
         descr[n] = v[n];
@@ -194,7 +196,7 @@ static mtl_status read_preamble(const char *path, FILE *f, char **text, long *of
     return MTL_OK;
 }
 
-/* The file holds the whole array. */
+/* The file holds the whole array and nothing after it. */
 static mtl_status check_size(const char *path, FILE *f, const nyu_npy_header *hdr)
 {
     struct stat st;
@@ -220,6 +222,11 @@ static mtl_status check_size(const char *path, FILE *f, const nyu_npy_header *hd
         return mtl_error_set(MTL_ERR_DATA,
                              "data: '%s': truncated (expected %lld bytes of data, got %lld)", path,
                              need, have);
+    if (have > need)
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: '%s': bytes after the array (expected %lld bytes of data, "
+                             "got %lld)",
+                             path, need, have);
     return MTL_OK;
 }
 

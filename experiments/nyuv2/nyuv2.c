@@ -53,6 +53,9 @@ static const mtl_option nyu_options[] = {
      "evaluate at most this many batches of val and test (0: all); for smoke tests"},
     {"final_epochs", MTL_OPT_INT, "10", NULL, MTL_OPT_HAS_MIN, 1, 0,
      "the reported result averages the test metrics of this many last epochs"},
+    {"check_values", MTL_OPT_BOOL, "true", NULL, 0, 0, 0,
+     "read every scene once when the task starts and check its values (labels, finite "
+     "numbers), so a bad value stops the run before it trains; false: as each scene loads"},
 };
 
 /*
@@ -69,7 +72,7 @@ typedef struct nyu_task {
     nyu_net net;
 
     /* options */
-    int augment;
+    int augment, check_values;
     int64_t val_scenes, max_train_batches, max_eval_batches, final_epochs, epochs, batch_size;
     int64_t h, w; /* the model's input size */
 
@@ -103,6 +106,7 @@ static mtl_status read_options(nyu_task *self, const char **data, nyu_arch *arch
     if ((st = h->config_string(h, "data", data)) != MTL_OK ||
         (st = h->config_string(h, "model", &model)) != MTL_OK ||
         (st = h->config_bool(h, "augment", &self->augment)) != MTL_OK ||
+        (st = h->config_bool(h, "check_values", &self->check_values)) != MTL_OK ||
         (st = h->config_int(h, "val_scenes", &self->val_scenes)) != MTL_OK ||
         (st = h->config_int(h, "height", &height)) != MTL_OK ||
         (st = h->config_int(h, "width", &width)) != MTL_OK ||
@@ -252,6 +256,19 @@ static int64_t count_values(const mtl_model *m)
     return n;
 }
 
+/* Every scene of both folders read once: their values are checked as they load. */
+static mtl_status check_all_values(nyu_task *self)
+{
+    const nyu_folder *folders[] = {&self->ds.train, &self->ds.test};
+    mtl_status st;
+
+    for (int f = 0; f < 2; f++)
+        for (int64_t i = 0; i < folders[f]->n; i++)
+            if ((st = nyu_scene_read(&self->ds, folders[f], i, &self->raw)) != MTL_OK)
+                return st;
+    return MTL_OK;
+}
+
 static mtl_status nyu_setup(nyu_task *self)
 {
     const char *data;
@@ -261,6 +278,7 @@ static mtl_status nyu_setup(nyu_task *self)
     if ((st = read_options(self, &data, &arch)) != MTL_OK ||
         (st = nyu_dataset_open(&self->ds, data)) != MTL_OK || (st = check_size(self)) != MTL_OK ||
         (st = split_train(self)) != MTL_OK || (st = alloc_buffers(self)) != MTL_OK ||
+        (self->check_values && (st = check_all_values(self)) != MTL_OK) ||
         (st = nyu_net_create(&self->net, arch, self->host->rng)) != MTL_OK)
         return st;
     self->host->log(self->host, MTL_LOG_INFO,

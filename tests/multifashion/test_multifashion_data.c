@@ -127,6 +127,43 @@ static void test_recipe_whole(void **state)
     free_splits(d);
 }
 
+/* More pairs than a split has items are refused, naming the key and the bound. */
+static void test_recipe_too_many_pairs(void **state)
+{
+    static const struct {
+        int64_t val_items, pairs[3];
+        const char *msg;
+    } cases[] = {
+        {10000,
+         {50001, 0, 0},
+         "data: task.train_pairs is more than the split has (expected 0 for all, or 1 to "
+         "50000: one pair per training item left after task.val_items, got 50001)"},
+        {20000,
+         {0, 20001, 0},
+         "data: task.val_pairs is more than the split has (expected 0 for all, or 1 to 20000: "
+         "one pair per held-out item (task.val_items), got 20001)"},
+        {10000,
+         {0, 0, 10001},
+         "data: task.test_pairs is more than the split has (expected 0 for all, or 1 to "
+         "10000: one pair per official test item, got 10001)"},
+    };
+    mf_split_data d[3];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mf_recipe r = {0, cases[i].val_items, {0}};
+
+        memcpy(r.max_pairs, cases[i].pairs, sizeof r.max_pairs);
+        assert_int_equal(mf_build(&train_src, &test_src, &r, d), MTL_ERR_CONFIG);
+        assert_string_equal(mtl_error_message(), cases[i].msg);
+    }
+    /* The bound itself is taken. */
+    build(0, 50000, 0, 10000, d);
+    assert_int_equal(d[MTL_SPLIT_TRAIN].n, 50000);
+    assert_int_equal(d[MTL_SPLIT_TEST].n, 10000);
+    free_splits(d);
+}
+
 /* ---- the plugin ---------------------------------------------------------- */
 
 typedef struct plug {
@@ -285,9 +322,9 @@ static void test_missing_data_dir(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_recipe_slice),     cmocka_unit_test(test_recipe_whole),
-        cmocka_unit_test(test_plugin_batches),   cmocka_unit_test(test_training_slice),
-        cmocka_unit_test(test_missing_data_dir),
+        cmocka_unit_test(test_recipe_slice),          cmocka_unit_test(test_recipe_whole),
+        cmocka_unit_test(test_recipe_too_many_pairs), cmocka_unit_test(test_plugin_batches),
+        cmocka_unit_test(test_training_slice),        cmocka_unit_test(test_missing_data_dir),
     };
     struct stat st;
     int failed;

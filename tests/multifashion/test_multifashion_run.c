@@ -115,6 +115,23 @@ static void test_run(void **state)
     assert_true(cell(&t, 1, "test_acc_left") > 25.0);
     assert_true(cell(&t, 1, "test_acc_right") > 25.0);
 
+    /*
+     * config.ini: the data folder's comment is longer than an INI line; it
+     * goes on over a second comment line, cut at a blank, not inside the path.
+     */
+    snprintf(path, sizeof path, "%s/run/config.ini", out_dir);
+    {
+        static char text[65536];
+        FILE *f = fopen(path, "r");
+        size_t n;
+
+        assert_non_null(f);
+        n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        assert_non_null(strstr(text, "; default\n# '/usr/share/datasets/fashion-mnist')\n"));
+    }
+
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", out_dir);
     assert_int_equal(system(cmd), 0);
 }

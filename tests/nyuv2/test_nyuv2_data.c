@@ -268,6 +268,10 @@ static void test_bad_header(void **state)
     npy_spec spec = {3, "<f4", 0, 2, {H, W}};
     unsigned char no_shape[64] =
         "\x93NUMPY\x01\x00\x36\x00{'descr': '<f4', 'fortran_order': False}";
+    static const char sdict[] =
+        "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (24, 32), }";
+    unsigned char structured[128];
+    float more[H * W + 2] = {0};
 
     (void)state;
     fresh_layout(dir, sizeof dir, 0);
@@ -302,11 +306,29 @@ static void test_bad_header(void **state)
              path);
     expect_open_error(dir, MTL_ERR_DATA, msg);
 
+    /* a structured dtype: 'descr' is there but is not a type string */
+    memset(structured, ' ', sizeof structured);
+    memcpy(structured, "\x93NUMPY\x01\x00\x76\x00", 10);
+    memcpy(structured + 10, sdict, sizeof sdict - 1);
+    structured[sizeof structured - 1] = '\n';
+    file_write_bytes(path, structured, sizeof structured);
+    snprintf(msg, sizeof msg,
+             "data: '%s': malformed .npy header: 'descr' is not a quoted type string (a "
+             "structured dtype?) (expected a dict with 'descr', 'fortran_order' and 'shape')",
+             path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+
     /* the array is cut short */
     spec.major = 1;
     npy_write(path, &spec, v, H * W, -8);
     snprintf(msg, sizeof msg, "data: '%s': truncated (expected 3072 bytes of data, got 3064)",
              path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+
+    /* more values than the shape holds (two files joined, say) */
+    npy_write(path, &spec, more, H * W + 2, 0);
+    snprintf(msg, sizeof msg,
+             "data: '%s': bytes after the array (expected 3072 bytes of data, got 3080)", path);
     expect_open_error(dir, MTL_ERR_DATA, msg);
     tree_remove(dir);
 }

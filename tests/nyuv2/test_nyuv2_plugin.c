@@ -179,6 +179,36 @@ static void test_create_refusals(void **state)
         tp->destroy(self);
     }
     tree_remove(dir);
+
+    /*
+     * A label that is not a class in a test scene: found when the task starts
+     * (every scene is read once), or only when that scene loads with
+     * check_values=false.
+     */
+    temp_dir(dir, sizeof dir, "values");
+    layout_write(dir, 2, 2, H, W, 5, 0);
+    {
+        static float labels[H * W];
+        const npy_spec spec = {1, "<f4", 0, 2, {H, W}};
+        const char *unchecked[] = {other, "check_values=false", NULL};
+        char path[512];
+        mtl_test_host th;
+        mtl_task_info info;
+        void *self;
+
+        labels[7] = 13.0f;
+        snprintf(path, sizeof path, "%s/val/label/1.npy", dir);
+        npy_write(path, &spec, labels, H * W, 0);
+        snprintf(other, sizeof other, "data=%s", dir);
+        snprintf(msg, sizeof msg,
+                 "data: '%s': element 7 is not a class (expected an integer in [-1, 12], got "
+                 "13)",
+                 path);
+        expect_create_error(missing, MTL_ERR_DATA, msg);
+        assert_int_equal(create(&th, unchecked, &self, &info), MTL_OK);
+        tp->destroy(self);
+    }
+    tree_remove(dir);
 }
 
 /* ---- passes ---------------------------------------------------------------------- */
