@@ -50,6 +50,7 @@ typedef struct host_app {
     int have_ckpt;
     char method_path[4096], task_path[4096]; /* --resume: from config.ini */
     char wandb_id[16];
+    host_run_info info; /* run.json's content, rewritten when the run ends */
 } host_app;
 
 static int fail(int code)
@@ -598,7 +599,6 @@ static void start_progress(const host_app *app)
 /* What the run writes besides the metrics: config.ini, run.json, tracking. */
 static mtl_status start_outputs(host_app *app)
 {
-    host_run_info info;
     mtl_status st;
 
     absolute(app->method_so.path, app->method_path, sizeof app->method_path);
@@ -611,8 +611,9 @@ static mtl_status start_outputs(host_app *app)
         (st = host_run_enable_tensorboard(app->run)) != MTL_OK)
         return st;
     start_wandb(app);
-    info = (host_run_info){app->method_path, app->task_path, app->seed, app->wandb_id};
-    if ((st = host_run_write_info(app->run, &info)) != MTL_OK)
+    app->info = (host_run_info){app->method_path, app->task_path, app->seed,
+                                app->wandb_id,    "running",      NULL};
+    if ((st = host_run_write_info(app->run, &app->info)) != MTL_OK)
         return st;
     start_progress(app);
     return MTL_OK;
@@ -636,6 +637,10 @@ static mtl_status train_and_report(host_app *app)
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", mtl_error_message());
         host_run_flush(app->run);
+        app->info.status = "failed";
+        app->info.error = msg;
+        host_run_write_info(app->run, &app->info);
+        app->info.error = NULL;
         host_wandb_finish(host_run_wandb(app->run), 1, WANDB_TIMEOUT);
         host_run_set_wandb(app->run, NULL);
         mtl_error_set(failure, "%s", msg);
@@ -646,6 +651,10 @@ static mtl_status train_and_report(host_app *app)
     if (st == MTL_OK)
         st = host_run_finish(app->run, host_buf_str(&about));
     host_buf_free(&about);
+    if (st == MTL_OK) {
+        app->info.status = "finished";
+        st = host_run_write_info(app->run, &app->info);
+    }
     host_wandb_finish(host_run_wandb(app->run), st == MTL_OK ? 0 : 1, WANDB_TIMEOUT);
     host_run_set_wandb(app->run, NULL);
     return st;

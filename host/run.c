@@ -868,7 +868,14 @@ mtl_status host_run_write_info(host_run *r, const host_run_info *info)
     json_key_string(&b, "name", l->task);
     host_buf_printf(&b, ",");
     json_key_string(&b, "path", info->task_path);
-    host_buf_printf(&b, "},\"seed\":%lld,\"tasks\":[", (long long)info->seed);
+    host_buf_printf(&b, "},\"seed\":%lld,", (long long)info->seed);
+    json_key_string(&b, "status", info->status);
+    host_buf_printf(&b, ",\"error\":");
+    if (info->error)
+        json_string(&b, info->error);
+    else
+        host_buf_printf(&b, "null");
+    host_buf_printf(&b, ",\"tasks\":[");
     for (int i = 0; i < l->n_tasks; i++) {
         host_buf_printf(&b, "%s", i ? "," : "");
         json_string(&b, l->task_names[i]);

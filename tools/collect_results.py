@@ -54,6 +54,11 @@ def read_run(run_dir):
                            "(expected a finished mtlhost run)") from None
     except json.JSONDecodeError as e:
         raise CollectError(f"{run_dir}/run.json: not JSON: {e.msg} at line {e.lineno}") from None
+    status = info.get("status", "finished")
+    if status != "finished":
+        why = (f"failed: {info.get('error')}" if status == "failed"
+               else f"did not finish (status '{status}': still going, or killed)")
+        raise CollectError(f"{run_dir}: the run {why} (expected a finished mtlhost run)")
     if not rows:
         raise CollectError(f"{run_dir}/results.csv has no rows (expected one per trial)")
     mean = [r for r in rows if r["trial"] == "mean"]

@@ -818,8 +818,9 @@ static void test_max_bad_steps(void **state)
 /* A method refusing its own non-finite output (ls weights 1e308: the loss overflows) skips. */
 static void test_method_numeric_error_skips(void **state)
 {
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], path[PATH_MAX + 16];
     hh_result r;
+    char *json;
 
     (void)state;
     tmp_path(dir, sizeof dir, "ls-overflow");
@@ -833,6 +834,15 @@ static void test_method_numeric_error_skips(void **state)
                "mtlhost: train: stopped after 2 skipped steps in a row: trial 0, epoch 0, batch "
                "1: ls: weigh: non-finite loss (inf) (expected finite losses and gradients; "
                "train.max_bad_steps = 2)\n");
+    /* run.json says the run failed, and why. */
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    json = hh_read(path);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"status\":\"failed\",\"error\":\"train: stopped after 2 "
+                                 "skipped steps in a row: trial 0, epoch 0, batch 1: ls: weigh: "
+                                 "non-finite loss (inf) (expected finite losses and gradients; "
+                                 "train.max_bad_steps = 2)\","));
+    free(json);
     hh_free(&r);
 }
 

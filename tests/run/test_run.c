@@ -662,6 +662,7 @@ static void test_results_csv_and_run_json(void **state)
                                  "\"name\":\"err_a\",\"task\":\"a\",\"higher_is_better\":false,"
                                  "\"baseline\":0.5,\"unit\":\"\"}"));
     assert_non_null(strstr(json, "\"wandb_id\":\"\"}"));
+    assert_non_null(strstr(json, "\"status\":\"finished\",\"error\":null,\"tasks\":"));
     free(json);
     assert_true(rc_check_run_dir(dir, bad, sizeof bad) >= 7);
 }

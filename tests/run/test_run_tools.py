@@ -25,12 +25,12 @@ METRICS = [
 ]
 
 
-def make_run(root, name, method, task, values, delta, trials=1):
+def make_run(root, name, method, task, values, delta, trials=1, status="finished", error=None):
     run = os.path.join(root, name)
     os.makedirs(run)
     info = {"mtlhost": "0.1.0", "abi": "1.0", "method": {"name": method, "path": "x"},
-            "task": {"name": task, "path": "y"}, "seed": 1, "tasks": ["seg", "depth"],
-            "metrics": METRICS, "wandb_id": ""}
+            "task": {"name": task, "path": "y"}, "seed": 1, "status": status, "error": error,
+            "tasks": ["seg", "depth"], "metrics": METRICS, "wandb_id": ""}
     with open(os.path.join(run, "run.json"), "w") as f:
         json.dump(info, f)
     with open(os.path.join(run, "results.csv"), "w") as f:
@@ -83,6 +83,14 @@ def main(source):
         r = tool(source, "collect_results.py", a, q)
         check(r.returncode == 1 and r.stderr == f"collect_results: {q} is a run of task qm9 "
               f"(expected nyuv2, the task of {a})\n", f"refusal: {r.stderr!r}")
+        f = make_run(tmp, "f", "ls", "nyuv2", (1, 2), 0, status="failed", error="data: bad")
+        r = tool(source, "collect_results.py", a, f)
+        check(r.returncode == 1 and r.stderr == f"collect_results: {f}: the run failed: data: "
+              "bad (expected a finished mtlhost run)\n", f"refusal: {r.stderr!r}")
+        k = make_run(tmp, "k", "ls", "nyuv2", (1, 2), 0, status="running")
+        r = tool(source, "collect_results.py", k)
+        check(r.returncode == 1 and "did not finish (status 'running'" in r.stderr,
+              r.stderr)
         r = tool(source, "collect_results.py", os.path.join(tmp, "none"))
         check(r.returncode == 1 and "expected a finished mtlhost run" in r.stderr, r.stderr)
 
