@@ -302,20 +302,20 @@ static mtl_tensor *block_forward(mtl_graph *g, const nyu_conv_block *blk, mtl_te
     return mtl_batch_norm2d_layer_forward_act(g, &blk->bn, y, training, MTL_ACT_RELU);
 }
 
-static mtl_tensor *att_forward(mtl_graph *g, const nyu_att_block *att, mtl_tensor *x, int training)
+/*
+ * An attention module on the channel concatenation of its n inputs: its
+ * first convolution is 1 x 1 and reads them in place
+ * (mtl_conv2d_layer_forward_concat), so the concatenation and its gradient
+ * are never stored.
+ */
+static mtl_tensor *att_forward(mtl_graph *g, const nyu_att_block *att, int n, mtl_tensor *const *xs,
+                               int training)
 {
-    mtl_tensor *h = mtl_conv2d_layer_forward(g, &att->conv1, x);
+    mtl_tensor *h = mtl_conv2d_layer_forward_concat(g, &att->conv1, n, xs);
 
     h = mtl_batch_norm2d_layer_forward_act(g, &att->bn1, h, training, MTL_ACT_RELU);
     h = mtl_conv2d_layer_forward(g, &att->conv2, h);
     return mtl_batch_norm2d_layer_forward_act(g, &att->bn2, h, training, MTL_ACT_SIGMOID);
-}
-
-static mtl_tensor *cat2(mtl_graph *g, mtl_tensor *a, mtl_tensor *b)
-{
-    mtl_tensor *items[2] = {a, b};
-
-    return mtl_concat_channels(g, 2, items);
 }
 
 /* What the shared SegNet computes, kept for the attention branches. */
@@ -358,8 +358,8 @@ static mtl_tensor *attention_forward(mtl_graph *g, const nyu_net *net, const tru
     mtl_tensor *a = NULL;
 
     for (int j = 0; j < NYU_STAGES; j++) {
-        mtl_tensor *in = j == 0 ? tr->enc_first[0] : cat2(g, tr->enc_first[j], a);
-        mtl_tensor *mask = att_forward(g, &net->enc_att[t][j], in, training);
+        mtl_tensor *in[2] = {tr->enc_first[j], a};
+        mtl_tensor *mask = att_forward(g, &net->enc_att[t][j], j == 0 ? 1 : 2, in, training);
 
         a = mtl_mul(g, mask, tr->enc_last[j]);
         a = block_forward(g, &net->enc_block_att[j], a, training);
@@ -367,11 +367,13 @@ static mtl_tensor *attention_forward(mtl_graph *g, const nyu_net *net, const tru
     }
     for (int j = 0; j < NYU_STAGES; j++) {
         int s = NYU_STAGES - 1 - j;
-        mtl_tensor *mask;
+        mtl_tensor *in[2], *mask;
 
         a = mtl_resize_bilinear(g, a, 2 * mtl_tensor_dim(a, 2), 2 * mtl_tensor_dim(a, 3));
         a = block_forward(g, &net->dec_block_att[s], a, training);
-        mask = att_forward(g, &net->dec_att[t][s], cat2(g, tr->up[j], a), training);
+        in[0] = tr->up[j];
+        in[1] = a;
+        mask = att_forward(g, &net->dec_att[t][s], 2, in, training);
         a = mtl_mul(g, mask, tr->dec_last[j]);
     }
     return a;

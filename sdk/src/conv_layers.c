@@ -125,6 +125,20 @@ mtl_tensor *mtl_conv2d_layer_forward(mtl_graph *g, const mtl_conv2d_layer *l, mt
     return l ? mtl_conv2d(g, x, l->weight, l->bias, l->stride, l->padding) : NULL;
 }
 
+mtl_tensor *mtl_conv2d_layer_forward_concat(mtl_graph *g, const mtl_conv2d_layer *l, int n,
+                                            mtl_tensor *const *xs)
+{
+    if (!g || !l || g->status != MTL_OK)
+        return NULL;
+    if (l->kernel != 1 || l->stride != 1 || l->padding != 0)
+        return mtl_graph_fail(g, MTL_ERR_INVALID,
+                              "conv: mtl_conv2d_layer_forward_concat: the layer is not a plain "
+                              "1 x 1 convolution (expected kernel 1, stride 1, padding 0, got "
+                              "%d, %d, %d)",
+                              l->kernel, l->stride, l->padding);
+    return mtl_conv2d_1x1_concat(g, n, xs, l->weight, l->bias);
+}
+
 /* ---- BatchNorm2d --------------------------------------------------------- */
 
 mtl_status mtl_batch_norm2d_layer_reset(mtl_batch_norm2d_layer *l)

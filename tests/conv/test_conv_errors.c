@@ -168,6 +168,47 @@ static void test_channel_errors(void **state)
                  "conv: mtl_add_channel_bias: bias has shape [2] (expected [3])");
 }
 
+static void test_conv1x1_concat_errors(void **state)
+{
+    env *e = *state;
+    mtl_conv2d_layer conv;
+
+    expect_error(e,
+                 mtl_conv2d_1x1_concat(e->g, 2,
+                                       (mtl_tensor *[]){zeros(e, 2, 3, 4, 5), zeros(e, 2, 1, 4, 6)},
+                                       zeros(e, 2, 4, 1, 1), NULL),
+                 "conv: mtl_conv2d_1x1_concat: item 1 differs outside the channels (expected the "
+                 "shape of [2, 3, 4, 5] but for dimension 1, got [2, 1, 4, 6])");
+    expect_error(e,
+                 mtl_conv2d_1x1_concat(e->g, 2,
+                                       (mtl_tensor *[]){zeros(e, 2, 3, 4, 5), zeros(e, 2, 1, 4, 5)},
+                                       zeros(e, 2, 3, 1, 1), NULL),
+                 "conv: mtl_conv2d_1x1_concat: weight has shape [2, 3, 1, 1] (expected [out, 4, "
+                 "1, 1]: the items' channels together)");
+    expect_error(e,
+                 mtl_conv2d_1x1_concat(e->g, 1, (mtl_tensor *[]){zeros(e, 2, 3, 4, 5)},
+                                       zeros(e, 2, 3, 3, 3), NULL),
+                 "conv: mtl_conv2d_1x1_concat: weight has shape [2, 3, 3, 3] (expected [out, 3, "
+                 "1, 1]: the items' channels together)");
+    expect_error(e,
+                 mtl_conv2d_1x1_concat(e->g, 1, (mtl_tensor *[]){zeros(e, 2, 3, 4, 5)},
+                                       zeros(e, 2, 3, 1, 1), zeros(e, 3, 0, 0, 0)),
+                 "conv: mtl_conv2d_1x1_concat: bias has shape [3] (expected [2])");
+    expect_error(e,
+                 mtl_conv2d_1x1_concat(e->g, 2, (mtl_tensor *[]){zeros(e, 2, 3, 4, 5), NULL},
+                                       zeros(e, 2, 3, 1, 1), NULL),
+                 "conv: mtl_conv2d_1x1_concat: item 1 is NULL");
+    expect_error(e, mtl_conv2d_1x1_concat(e->g, 0, NULL, NULL, NULL),
+                 "conv: mtl_conv2d_1x1_concat: no items (expected n >= 1, got 0)");
+    assert_int_equal(mtl_conv2d_layer_init(&conv, e->m, "k3", MTL_ROLE_SHARED, -1, 0, 4, 2, 3, 1, 1,
+                                           MTL_CONV_INIT_XAVIER_NORMAL, &e->rng),
+                     MTL_OK);
+    expect_error(
+        e, mtl_conv2d_layer_forward_concat(e->g, &conv, 1, (mtl_tensor *[]){zeros(e, 2, 4, 4, 5)}),
+        "conv: mtl_conv2d_layer_forward_concat: the layer is not a plain 1 x 1 "
+        "convolution (expected kernel 1, stride 1, padding 0, got 3, 1, 1)");
+}
+
 static void test_loss_errors(void **state)
 {
     env *e = *state;
@@ -302,6 +343,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_norm_errors, mtl_test_env_setup,
                                         mtl_test_env_teardown),
         cmocka_unit_test_setup_teardown(test_pool_errors, mtl_test_env_setup,
+                                        mtl_test_env_teardown),
+        cmocka_unit_test_setup_teardown(test_conv1x1_concat_errors, mtl_test_env_setup,
                                         mtl_test_env_teardown),
         cmocka_unit_test_setup_teardown(test_channel_errors, mtl_test_env_setup,
                                         mtl_test_env_teardown),

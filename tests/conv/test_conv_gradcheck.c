@@ -314,6 +314,18 @@ static mtl_tensor *build_concat(mtl_graph *g, void *p)
     return mtl_concat_channels(g, 3, c->p);
 }
 
+static mtl_tensor *build_conv1x1_concat(mtl_graph *g, void *p)
+{
+    ctx *c = p;
+    return mtl_conv2d_1x1_concat(g, 2, c->p, c->p[2], c->p[3]);
+}
+
+static mtl_tensor *build_conv1x1_concat_layer(mtl_graph *g, void *p)
+{
+    ctx *c = p;
+    return mtl_conv2d_layer_forward_concat(g, &c->conv, 2, c->p);
+}
+
 static mtl_tensor *build_channel_bias(mtl_graph *g, void *p)
 {
     ctx *c = p;
@@ -343,6 +355,25 @@ static void test_channels(void **state)
     param4(&c, 0, "x", 2, 3, 2, 2);
     param4(&c, 1, "b", 3, 0, 0, 0);
     mtl_test_gradcheck("add_channel_bias", c.m, build_channel_bias, &c, H, TOL);
+    ctx_close(&c);
+
+    /* A 1 x 1 convolution of two items' concatenation, and the layer form. */
+    ctx_open(&c, 16);
+    param4(&c, 0, "a", 2, 3, 3, 2);
+    param4(&c, 1, "b", 2, 2, 3, 2);
+    param4(&c, 2, "w", 4, 5, 1, 1);
+    param4(&c, 3, "bias", 4, 0, 0, 0);
+    mtl_test_gradcheck("conv2d_1x1_concat", c.m, build_conv1x1_concat, &c, H, TOL);
+    ctx_close(&c);
+
+    ctx_open(&c, 17);
+    param4(&c, 0, "a", 2, 1, 2, 3);
+    param4(&c, 1, "b", 2, 3, 2, 3);
+    assert_int_equal(mtl_conv2d_layer_init(&c.conv, c.m, "att", MTL_ROLE_SHARED, -1, 0, 4, 3, 1, 1,
+                                           0, MTL_CONV_INIT_XAVIER_NORMAL, &c.rng),
+                     MTL_OK);
+    mtl_test_fill_uniform(c.conv.bias, &c.rng, 1.0);
+    mtl_test_gradcheck("conv2d_layer_forward_concat", c.m, build_conv1x1_concat_layer, &c, H, TOL);
     ctx_close(&c);
 }
 

@@ -176,6 +176,74 @@ static void test_sample_groups(void **state)
     check_geometry(&pointwise);
 }
 
+/*
+ * mtl_conv2d_1x1_concat against mtl_conv2d of the concatenation: values and
+ * every gradient (items, weight, bias), the items of several channel counts.
+ */
+static void concat_pass(int fused, float *out[6], size_t count[6])
+{
+    static const int64_t c[3] = {3, 5, 2};
+    mtl_graph *g;
+    mtl_rng rng;
+    mtl_tensor *xs[3], *w, *b, *y, *dy, *loss;
+    float one = 1.0f;
+
+    mtl_rng_seed(&rng, 21, 0);
+    assert_int_equal(mtl_graph_create(&g), MTL_OK);
+    for (int i = 0; i < 3; i++)
+        xs[i] = random_input(g, 4, (int64_t[]){2, c[i], 9, 7}, &rng);
+    w = random_input(g, 4, (int64_t[]){4, 10, 1, 1}, &rng);
+    b = random_input(g, 1, (int64_t[]){4}, &rng);
+    y = fused ? mtl_conv2d_1x1_concat(g, 3, xs, w, b)
+              : mtl_conv2d(g, mtl_concat_channels(g, 3, xs), w, b, 1, 0);
+    dy = mtl_graph_input(g, 4, (int64_t[]){2, 4, 9, 7});
+    assert_non_null(dy);
+    mtl_test_fill_uniform(dy, &rng, 1.0);
+    loss = mtl_sum(g, mtl_mul(g, y, dy));
+    assert_int_equal(mtl_graph_status(g), MTL_OK);
+    assert_int_equal(mtl_graph_backward(g, 1, &loss, &one), MTL_OK);
+    {
+        mtl_tensor *t[6] = {y, xs[0], xs[1], xs[2], w, b};
+
+        for (int i = 0; i < 6; i++) {
+            size_t n = (size_t)mtl_tensor_numel(t[i]);
+            const float *v = i ? mtl_tensor_grad(t[i]) : mtl_tensor_data(t[i]);
+
+            out[i] = malloc(n * sizeof(float));
+            assert_non_null(out[i]);
+            assert_non_null(v);
+            memcpy(out[i], v, n * sizeof(float));
+            count[i] = n;
+        }
+    }
+    mtl_graph_destroy(g);
+}
+
+static void test_conv1x1_concat(void **state)
+{
+    static const char *const what[6] = {"y", "dx0", "dx1", "dx2", "dw", "db"};
+    float *want[6], *got[6];
+    size_t n[6], n_got[6];
+
+    (void)state;
+    concat_pass(0, want, n);
+    concat_pass(1, got, n_got);
+    for (int i = 0; i < 6; i++) {
+        double worst = 0.0;
+
+        assert_int_equal(n[i], n_got[i]);
+        for (size_t j = 0; j < n[i]; j++) {
+            double d = fabs((double)got[i][j] - want[i][j]) / (1.0 + fabs((double)want[i][j]));
+            if (!(d <= worst))
+                worst = d;
+        }
+        print_message("  conv2d_1x1_concat %-3s against conv2d(concat): %.1e\n", what[i], worst);
+        assert_true(worst <= 1e-6);
+        free(want[i]);
+        free(got[i]);
+    }
+}
+
 /* One SegNet-like training step: conv, batch norm, ReLU, pool, unpool, loss. */
 static void training_step(mtl_graph *g, mtl_model *m, const mtl_conv2d_layer *conv,
                           const mtl_batch_norm2d_layer *bn, mtl_rng *rng)
@@ -231,6 +299,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_column_blocks),
         cmocka_unit_test(test_sample_groups),
+        cmocka_unit_test(test_conv1x1_concat),
         cmocka_unit_test(test_steady_memory),
     };
 

@@ -55,6 +55,15 @@ extern "C" {
 mtl_tensor *mtl_conv2d(mtl_graph *g, mtl_tensor *x, mtl_tensor *w,
                        mtl_tensor *b, int stride, int padding);
 
+/*
+ * mtl_conv2d(mtl_concat_channels(g, n, xs), w, b, 1, 0) for a 1 x 1 kernel,
+ * w [out, sum c_i, 1, 1], without making the concatenated image: the items
+ * [n, c_i, h, w] (equal but for the channels) are read in place, and only
+ * the result is stored.  The same values and gradients.
+ */
+mtl_tensor *mtl_conv2d_1x1_concat(mtl_graph *g, int n, mtl_tensor *const *xs,
+                                  mtl_tensor *w, mtl_tensor *b);
+
 /* ---- normalisation ----------------------------------------------------- */
 
 /*
@@ -253,6 +262,14 @@ mtl_status mtl_conv2d_layer_reset(mtl_conv2d_layer *l, mtl_conv_init init,
                                   mtl_rng *rng);
 mtl_tensor *mtl_conv2d_layer_forward(mtl_graph *g, const mtl_conv2d_layer *l,
                                      mtl_tensor *x);
+/*
+ * The layer applied to the channel concatenation of n items, which it does
+ * not make: a layer of kernel 1, stride 1 and no padding only
+ * (mtl_conv2d_1x1_concat).
+ */
+mtl_tensor *mtl_conv2d_layer_forward_concat(mtl_graph *g,
+                                            const mtl_conv2d_layer *l, int n,
+                                            mtl_tensor *const *xs);
 
 /*
  * torch.nn.BatchNorm2d(channels) (affine, tracking running statistics):
