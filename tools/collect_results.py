@@ -44,21 +44,28 @@ def number(text):
 
 def read_run(run_dir):
     """(run.json's content, the row of results.csv to report) of one run."""
+    def missing(e):
+        return CollectError(f"{run_dir}: {e.filename}: {e.strerror.lower()} "
+                            "(expected a finished mtlhost run)")
+
     try:
         with open(os.path.join(run_dir, "run.json")) as f:
             info = json.load(f)
-        with open(os.path.join(run_dir, "results.csv"), newline="") as f:
-            rows = list(csv.DictReader(f))
     except OSError as e:
-        raise CollectError(f"{run_dir}: {e.filename}: {e.strerror.lower()} "
-                           "(expected a finished mtlhost run)") from None
+        raise missing(e) from None
     except json.JSONDecodeError as e:
         raise CollectError(f"{run_dir}/run.json: not JSON: {e.msg} at line {e.lineno}") from None
+    # A run that failed or was killed has no results.csv yet: say why.
     status = info.get("status", "finished")
     if status != "finished":
         why = (f"failed: {info.get('error')}" if status == "failed"
                else f"did not finish (status '{status}': still going, or killed)")
         raise CollectError(f"{run_dir}: the run {why} (expected a finished mtlhost run)")
+    try:
+        with open(os.path.join(run_dir, "results.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise missing(e) from None
     if not rows:
         raise CollectError(f"{run_dir}/results.csv has no rows (expected one per trial)")
     mean = [r for r in rows if r["trial"] == "mean"]

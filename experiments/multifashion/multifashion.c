@@ -143,8 +143,8 @@ static mtl_status check_batch_size(const mfashion *self)
             most = self->data[s].n;
     if (self->batch_size > most)
         return mtl_error_set(MTL_ERR_CONFIG,
-                             "options: train.batch_size is larger than the dataset (expected at "
-                             "most %lld pairs, got %lld)",
+                             "options: train.batch_size is larger than the largest split "
+                             "(expected at most %lld pairs, got %lld)",
                              (long long)most, (long long)self->batch_size);
     return MTL_OK;
 }

@@ -11,10 +11,12 @@
 #define _POSIX_C_SOURCE 200809L /* fseeko, off_t */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "nyuv2.h"
 
@@ -46,31 +48,6 @@ static void shape_text(char *buf, size_t cap, int ndim, const int64_t *shape, co
         snprintf(buf + len, cap - len, ndim == 1 ? ",)" : ")");
 }
 
-/* The text after "'key':" in the header, or NULL. */
-static const char *dict_value(const char *header, const char *key)
-{
-    char quoted[32];
-    const char *p;
-
-    snprintf(quoted, sizeof quoted, "'%s'", key);
-    p = strstr(header, quoted);
-    if (!p) {
-        snprintf(quoted, sizeof quoted, "\"%s\"", key);
-        p = strstr(header, quoted);
-    }
-    if (!p)
-        return NULL;
-    p += strlen(quoted);
-    while (*p == ' ')
-        p++;
-    if (*p != ':')
-        return NULL;
-    p++;
-    while (*p == ' ')
-        p++;
-    return p;
-}
-
 static mtl_status malformed(const char *path, const char *what)
 {
     return mtl_error_set(MTL_ERR_DATA,
@@ -79,25 +56,51 @@ static mtl_status malformed(const char *path, const char *what)
                          path, what);
 }
 
-/* 'descr': a quoted dtype string. */
-static mtl_status parse_descr(const char *path, const char *header, nyu_npy_header *hdr)
+static const char *skip_blanks(const char *p)
 {
-    const char *v = dict_value(header, "descr");
-    char descr[32];
-    size_t n = 0;
-    char quote;
+    while (*p == ' ')
+        p++;
+    return p;
+}
 
-    if (!v)
-        return malformed(path, "no 'descr'");
-    if (*v != '\'' && *v != '"')
-        return malformed(path, "'descr' is not a quoted type string (a structured dtype?)");
-    quote = *v++;
-    while (v[n] && v[n] != quote && n + 1 < sizeof descr) {
-        descr[n] = v[n];
+/*
+ * A quoted string at *p ('...' or "..."), at most cap - 1 characters, into
+ * out; *p moves past it.  0 when there is none or it is not closed.
+ */
+static int quoted(const char **p, char *out, size_t cap)
+{
+    const char *s = *p;
+    char quote = *s;
+    size_t n = 0;
+
+    if (quote != '\'' && quote != '"')
+        return 0;
+    s++;
+    while (s[n] && s[n] != quote && n + 1 < cap) {
+        out[n] = s[n];
         n++;
     }
-    descr[n] = '\0';
-    if (v[n] != quote)
+    out[n] = '\0';
+    if (s[n] != quote)
+        return 0;
+    *p = s + n + 1;
+    return 1;
+}
+
+/* The end of a Python word: what may follow True, False or a number. */
+static int word_ends(char c)
+{
+    return c == ' ' || c == ',' || c == '}' || c == ')';
+}
+
+/* 'descr': a quoted dtype string. */
+static mtl_status parse_descr(const char *path, const char **p, nyu_npy_header *hdr)
+{
+    char descr[32];
+
+    if (**p != '\'' && **p != '"')
+        return malformed(path, "'descr' is not a quoted type string (a structured dtype?)");
+    if (!quoted(p, descr, sizeof descr))
         return malformed(path, "unterminated 'descr'");
     if (strcmp(descr, "<f4") == 0)
         hdr->item_size = 4;
@@ -110,15 +113,13 @@ static mtl_status parse_descr(const char *path, const char *header, nyu_npy_head
     return MTL_OK;
 }
 
-static mtl_status parse_order(const char *path, const char *header)
+static mtl_status parse_order(const char *path, const char **p)
 {
-    const char *v = dict_value(header, "fortran_order");
-
-    if (!v)
-        return malformed(path, "no 'fortran_order'");
-    if (strncmp(v, "False", 5) == 0)
+    if (strncmp(*p, "False", 5) == 0 && word_ends((*p)[5])) {
+        *p += 5;
         return MTL_OK;
-    if (strncmp(v, "True", 4) == 0)
+    }
+    if (strncmp(*p, "True", 4) == 0 && word_ends((*p)[4]))
         return mtl_error_set(MTL_ERR_DATA,
                              "data: '%s': wrong memory order (expected C order, got Fortran "
                              "order)",
@@ -126,33 +127,98 @@ static mtl_status parse_order(const char *path, const char *header)
     return malformed(path, "'fortran_order' is neither True nor False");
 }
 
-/* 'shape': a tuple of non-negative integers, "()" for a scalar. */
-static mtl_status parse_shape(const char *path, const char *header, nyu_npy_header *hdr)
+/*
+ * 'shape': a tuple of sizes as Python writes it: "()", "(5,)", "(24, 32, 3)"
+ * (a one-element tuple needs its comma; no leading zeros).
+ */
+static mtl_status parse_shape(const char *path, const char **pp, nyu_npy_header *hdr)
 {
-    const char *p = dict_value(header, "shape");
-    int max = (int)(sizeof hdr->shape / sizeof hdr->shape[0]);
+    const char *p = *pp;
+    int max = (int)(sizeof hdr->shape / sizeof hdr->shape[0]), comma = 0;
 
-    if (!p || *p != '(')
+    if (*p != '(')
         return malformed(path, "no 'shape' tuple");
-    p++;
+    p = skip_blanks(p + 1);
     hdr->ndim = 0;
-    for (;;) {
+    while (*p != ')') {
         char *end;
         long long v;
 
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (*p == ')')
-            return MTL_OK;
         errno = 0;
         v = strtoll(p, &end, 10);
-        if (end == p || v < 0 || errno == ERANGE)
+        if (*p < '0' || *p > '9' || end == p || errno == ERANGE || (*p == '0' && end - p > 1) ||
+            !word_ends(*end))
             return malformed(path, "'shape' is not a tuple of sizes");
         if (hdr->ndim == max)
             return malformed(path, "'shape' has too many dimensions");
         hdr->shape[hdr->ndim++] = v;
-        p = end;
+        p = skip_blanks(end);
+        comma = *p == ',';
+        if (comma)
+            p = skip_blanks(p + 1);
+        else if (*p != ')')
+            return malformed(path, "'shape' is not a tuple of sizes");
     }
+    if (hdr->ndim == 1 && !comma)
+        return malformed(path, "'shape' is not a tuple of sizes");
+    *pp = p + 1;
+    return MTL_OK;
+}
+
+/*
+ * The header's dict: exactly the keys 'descr', 'fortran_order' and 'shape',
+ * each once, in any order, as numpy.load requires; after the closing brace
+ * only the padding blanks and the final newline.
+ */
+static mtl_status parse_dict(const char *path, const char *text, nyu_npy_header *hdr)
+{
+    static const char *const keys[3] = {"descr", "fortran_order", "shape"};
+    static const char *const missing[3] = {"no 'descr'", "no 'fortran_order'", "no 'shape' tuple"};
+    const char *p = skip_blanks(text);
+    int seen[3] = {0, 0, 0};
+    char key[32], what[96];
+    mtl_status st;
+
+    if (*p != '{')
+        return malformed(path, "no '{'");
+    p = skip_blanks(p + 1);
+    while (*p != '}') {
+        int k = -1;
+
+        if (!quoted(&p, key, sizeof key))
+            return malformed(path, "a key is not a quoted name");
+        for (int i = 0; i < 3; i++)
+            if (strcmp(key, keys[i]) == 0)
+                k = i;
+        if (k < 0 || seen[k]) {
+            snprintf(what, sizeof what, k < 0 ? "unknown key '%s'" : "key '%s' given twice", key);
+            return malformed(path, what);
+        }
+        seen[k] = 1;
+        p = skip_blanks(p);
+        if (*p != ':')
+            return malformed(path, "no ':' after a key");
+        p = skip_blanks(p + 1);
+        st = k == 0   ? parse_descr(path, &p, hdr)
+             : k == 1 ? parse_order(path, &p)
+                      : parse_shape(path, &p, hdr);
+        if (st != MTL_OK)
+            return st;
+        p = skip_blanks(p);
+        if (*p == ',')
+            p = skip_blanks(p + 1);
+        else if (*p != '}')
+            return malformed(path, "no ',' or '}' after a value");
+    }
+    for (int i = 0; i < 3; i++)
+        if (!seen[i])
+            return malformed(path, missing[i]);
+    p = skip_blanks(p + 1);
+    if (*p == '\n')
+        p++;
+    if (*p != '\0')
+        return malformed(path, "text after the dict");
+    return MTL_OK;
 }
 
 /* The magic, the version and the header's text (malloc'd into *text). */
@@ -246,9 +312,29 @@ static mtl_status check_regular(const char *path, FILE *f)
     return MTL_OK;
 }
 
+/*
+ * Opened without blocking (a FIFO in the layout would wait for a writer
+ * forever), so that check_regular can refuse what is not a file.
+ */
+static FILE *open_nonblocking(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    FILE *f;
+
+    if (fd < 0)
+        return NULL;
+    f = fdopen(fd, "rb");
+    if (!f) {
+        int err = errno;
+        close(fd);
+        errno = err;
+    }
+    return f;
+}
+
 mtl_status nyu_npy_read_header(const char *path, nyu_npy_header *hdr)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = open_nonblocking(path);
     char *text = NULL;
     mtl_status st;
 
@@ -259,14 +345,8 @@ mtl_status nyu_npy_read_header(const char *path, nyu_npy_header *hdr)
     st = check_regular(path, f);
     if (st == MTL_OK)
         st = read_preamble(path, f, &text, &hdr->data_offset);
-    if (st == MTL_OK && strchr(text, '{') == NULL)
-        st = malformed(path, "no '{'");
     if (st == MTL_OK)
-        st = parse_descr(path, text, hdr);
-    if (st == MTL_OK)
-        st = parse_order(path, text);
-    if (st == MTL_OK)
-        st = parse_shape(path, text, hdr);
+        st = parse_dict(path, text, hdr);
     if (st == MTL_OK)
         st = check_size(path, f, hdr);
     free(text);

@@ -57,6 +57,17 @@ static void expect_open_error(const char *dir, mtl_status want, const char *mess
     assert_string_equal(mtl_error_message(), message);
 }
 
+static void expect_open_ok(const char *dir)
+{
+    nyu_dataset ds;
+    mtl_status st = nyu_dataset_open(&ds, dir);
+
+    if (st != MTL_OK)
+        print_error("got status %d, message\n  %s\n", (int)st, mtl_error_message());
+    assert_int_equal(st, MTL_OK);
+    nyu_dataset_close(&ds);
+}
+
 /* A copy of the good layout in a fresh folder, to break one file in. */
 static void fresh_layout(char *dir, size_t cap, int f8)
 {
@@ -333,6 +344,73 @@ static void test_bad_header(void **state)
     tree_remove(dir);
 }
 
+/* Writes a version 1.0 file: `dict` padded to a multiple of 64 bytes, then H x W floats. */
+static void write_dict(const char *path, const char *dict)
+{
+    static unsigned char bytes[1024 + H * W * 4];
+    size_t len = strlen(dict), hlen = (10 + len + 1 + 63) / 64 * 64 - 10;
+
+    assert_true(10 + hlen + H * W * 4 <= sizeof bytes);
+    memset(bytes, 0, sizeof bytes);
+    memcpy(bytes, "\x93NUMPY\x01\x00", 8);
+    bytes[8] = (unsigned char)(hlen & 0xff);
+    bytes[9] = (unsigned char)(hlen >> 8);
+    memset(bytes + 10, ' ', hlen);
+    memcpy(bytes + 10, dict, len);
+    bytes[10 + hlen - 1] = '\n';
+    file_write_bytes(path, bytes, 10 + hlen + H * W * 4);
+}
+
+/* Headers numpy.load refuses (or reads otherwise) are refused, naming the fault. */
+static void test_strict_header(void **state)
+{
+    static const struct {
+        const char *dict, *why;
+    } cases[] = {
+        {"{'descr': '<f4', 'descr': '<f8', 'fortran_order': False, 'shape': (24, 32), }",
+         "key 'descr' given twice"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (24, 32), 'shape': (768,), }",
+         "key 'shape' given twice"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (24, 32), 'x': 1, }",
+         "unknown key 'x'"},
+        {"{'descr': '<f4', 'fortran_order': Falsey, 'shape': (24, 32), }",
+         "'fortran_order' is neither True nor False"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (24, 032), }",
+         "'shape' is not a tuple of sizes"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (768), }",
+         "'shape' is not a tuple of sizes"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (24 32), }",
+         "'shape' is not a tuple of sizes"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (24, 32), } x", "text after the dict"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (24, 32), ",
+         "a key is not a quoted name"},
+        {"{'descr': '<f4' 'fortran_order': False, 'shape': (24, 32)}",
+         "no ',' or '}' after a value"},
+        {"{'descr' '<f4', 'fortran_order': False, 'shape': (24, 32)}", "no ':' after a key"},
+        {"{'fortran_order': False, 'shape': (24, 32)}", "no 'descr'"},
+        {"{'descr': '<f4', 'shape': (24, 32)}", "no 'fortran_order'"},
+    };
+    char dir[256], path[512];
+
+    (void)state;
+    fresh_layout(dir, sizeof dir, 0);
+    snprintf(path, sizeof path, "%s/val/label/1.npy", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_dict(path, cases[i].dict);
+        snprintf(msg, sizeof msg,
+                 "data: '%s': malformed .npy header: %s (expected a dict with 'descr', "
+                 "'fortran_order' and 'shape')",
+                 path, cases[i].why);
+        expect_open_error(dir, MTL_ERR_DATA, msg);
+    }
+    /* What numpy writes, keys in another order, double quotes: all read. */
+    write_dict(path, "{'descr': '<f4', 'fortran_order': False, 'shape': (24, 32), }");
+    expect_open_ok(dir);
+    write_dict(path, "{\"shape\": (24,32), \"fortran_order\": False, \"descr\": \"<f4\"}");
+    expect_open_ok(dir);
+    tree_remove(dir);
+}
+
 /* A version 2.0 header longer than version 1.0 can hold (numpy writes 2.0 only then). */
 static void test_long_version2_header(void **state)
 {
@@ -382,6 +460,12 @@ static void test_not_files(void **state)
     snprintf(msg, sizeof msg, "data: '%s' is a directory (expected a .npy file)", path);
     expect_open_error(dir, MTL_ERR_DATA, msg);
     assert_int_equal(rmdir(path), 0);
+
+    /* A FIFO is refused at once, not waited on for a writer. */
+    assert_int_equal(mkfifo(path, 0600), 0);
+    snprintf(msg, sizeof msg, "data: '%s' is not a regular file (expected a .npy file)", path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+    assert_int_equal(unlink(path), 0);
 
     snprintf(path, sizeof path, "%s/val/depth/0.npy", dir);
     snprintf(msg, sizeof msg,
@@ -467,12 +551,13 @@ static void test_scene_too_large(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_open_and_read),        cmocka_unit_test(test_float64_files),
-        cmocka_unit_test(test_version2_header),      cmocka_unit_test(test_no_data),
-        cmocka_unit_test(test_missing_file),         cmocka_unit_test(test_wrong_shape),
-        cmocka_unit_test(test_wrong_dtype),          cmocka_unit_test(test_bad_header),
-        cmocka_unit_test(test_long_version2_header), cmocka_unit_test(test_not_files),
-        cmocka_unit_test(test_bad_values),           cmocka_unit_test(test_scene_too_large),
+        cmocka_unit_test(test_open_and_read),   cmocka_unit_test(test_float64_files),
+        cmocka_unit_test(test_version2_header), cmocka_unit_test(test_no_data),
+        cmocka_unit_test(test_missing_file),    cmocka_unit_test(test_wrong_shape),
+        cmocka_unit_test(test_wrong_dtype),     cmocka_unit_test(test_bad_header),
+        cmocka_unit_test(test_strict_header),   cmocka_unit_test(test_long_version2_header),
+        cmocka_unit_test(test_not_files),       cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_scene_too_large),
     };
 
     return cmocka_run_group_tests_name("nyuv2 data", tests, setup, teardown);

@@ -84,10 +84,12 @@ def main(source):
         check(r.returncode == 1 and r.stderr == f"collect_results: {q} is a run of task qm9 "
               f"(expected nyuv2, the task of {a})\n", f"refusal: {r.stderr!r}")
         f = make_run(tmp, "f", "ls", "nyuv2", (1, 2), 0, status="failed", error="data: bad")
+        os.remove(os.path.join(f, "results.csv"))  # as a failed run leaves it
         r = tool(source, "collect_results.py", a, f)
         check(r.returncode == 1 and r.stderr == f"collect_results: {f}: the run failed: data: "
               "bad (expected a finished mtlhost run)\n", f"refusal: {r.stderr!r}")
         k = make_run(tmp, "k", "ls", "nyuv2", (1, 2), 0, status="running")
+        os.remove(os.path.join(k, "results.csv"))
         r = tool(source, "collect_results.py", k)
         check(r.returncode == 1 and "did not finish (status 'running'" in r.stderr,
               r.stderr)
