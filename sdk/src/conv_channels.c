@@ -3,8 +3,6 @@
  * attention modules read the shared features and the previous attention
  * output side by side) and a per-channel bias.
  */
-#include <stdio.h>
-
 #include "conv_internal.h"
 
 /* ---- concatenation along dimension 1 ------------------------------------- */
@@ -25,35 +23,6 @@ static void concat_backward(mtl_graph *g, const mtl_node *node, const float *dy)
     }
 }
 
-static int concat_check(mtl_graph *g, int n, mtl_tensor *const *items, int64_t *channels)
-{
-    static const char op[] = "mtl_concat_channels";
-    const mtl_tensor *first = items[0];
-
-    if (!conv_check_image(g, op, "item 0", first, 1))
-        return 0;
-    *channels = 0;
-    for (int i = 0; i < n; i++) {
-        const mtl_tensor *x = items[i];
-        int same = x->ndim == first->ndim;
-
-        for (int d = 0; same && d < x->ndim; d++)
-            same = d == 1 || x->shape[d] == first->shape[d];
-        if (!same) {
-            char want[128], got[128];
-            mtl_shape_format(first, want, sizeof want);
-            mtl_shape_format(x, got, sizeof got);
-            mtl_graph_fail(g, MTL_ERR_INVALID,
-                           "conv: %s: item %d differs outside the channels (expected the shape "
-                           "of %s but for dimension 1, got %s)",
-                           op, i, want, got);
-            return 0;
-        }
-        *channels += x->shape[1];
-    }
-    return 1;
-}
-
 mtl_tensor *mtl_concat_channels(mtl_graph *g, int n, mtl_tensor *const *items)
 {
     static const char op[] = "mtl_concat_channels";
@@ -66,7 +35,7 @@ mtl_tensor *mtl_concat_channels(mtl_graph *g, int n, mtl_tensor *const *items)
     if (n < 1 || !items)
         return mtl_graph_fail(g, MTL_ERR_INVALID, "conv: %s: no items (expected n >= 1, got %d)",
                               op, n);
-    if (!conv_operands_ok(g, op, n, items) || !concat_check(g, n, items, &channels))
+    if (!conv_operands_ok(g, op, n, items) || !conv_check_items(g, op, n, items, 1, &channels))
         return NULL;
 
     for (int d = 0; d < items[0]->ndim; d++)

@@ -57,6 +57,35 @@ int conv_check_image(mtl_graph *g, const char *op, const char *what, const mtl_t
     return 0;
 }
 
+int conv_check_items(mtl_graph *g, const char *op, int n, mtl_tensor *const *items,
+                     int allow_flat, int64_t *channels)
+{
+    const mtl_tensor *first = items[0];
+
+    if (!conv_check_image(g, op, "item 0", first, allow_flat))
+        return 0;
+    *channels = 0;
+    for (int i = 0; i < n; i++) {
+        const mtl_tensor *x = items[i];
+        int same = x->ndim == first->ndim;
+
+        for (int d = 0; same && d < x->ndim; d++)
+            same = d == 1 || x->shape[d] == first->shape[d];
+        if (!same) {
+            char want[128], got[128];
+            mtl_shape_format(first, want, sizeof want);
+            mtl_shape_format(x, got, sizeof got);
+            mtl_graph_fail(g, MTL_ERR_INVALID,
+                           "conv: %s: item %d differs outside the channels (expected the shape "
+                           "of %s but for dimension 1, got %s)",
+                           op, i, want, got);
+            return 0;
+        }
+        *channels += x->shape[1];
+    }
+    return 1;
+}
+
 int conv_check_vector(mtl_graph *g, const char *op, const char *what, const mtl_tensor *t,
                       int64_t n)
 {

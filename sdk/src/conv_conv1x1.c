@@ -11,8 +11,6 @@
  * to [shared features, previous attention]; this keeps that image (and its
  * gradient) out of memory.
  */
-#include <stdio.h>
-
 #include "conv_internal.h"
 
 /* The node's inputs: the n items, then the weight and the bias (NULL allowed). */
@@ -50,29 +48,11 @@ static int conv1x1_concat_check(mtl_graph *g, int n, mtl_tensor *const *xs, cons
                                 const mtl_tensor *b)
 {
     static const char op[] = "mtl_conv2d_1x1_concat";
-    const mtl_tensor *first = xs[0];
-    int64_t channels = 0;
-    char want[128], got[128];
+    int64_t channels;
+    char got[128];
 
-    for (int i = 0; i < n; i++) {
-        const mtl_tensor *x = xs[i];
-        char what[32];
-
-        snprintf(what, sizeof what, "item %d", i);
-        if (!conv_check_image(g, op, what, x, 0))
-            return 0;
-        if (x->shape[0] != first->shape[0] || x->shape[2] != first->shape[2] ||
-            x->shape[3] != first->shape[3]) {
-            mtl_shape_format(first, want, sizeof want);
-            mtl_shape_format(x, got, sizeof got);
-            mtl_graph_fail(g, MTL_ERR_INVALID,
-                           "conv: %s: item %d differs outside the channels (expected the shape "
-                           "of %s but for dimension 1, got %s)",
-                           op, i, want, got);
-            return 0;
-        }
-        channels += x->shape[1];
-    }
+    if (!conv_check_items(g, op, n, xs, 0, &channels))
+        return 0;
     if (w->ndim != 4 || w->shape[1] != channels || w->shape[2] != 1 || w->shape[3] != 1) {
         mtl_shape_format(w, got, sizeof got);
         mtl_graph_fail(g, MTL_ERR_INVALID,
