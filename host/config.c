@@ -1092,21 +1092,6 @@ mtl_status host_config_doubles(const host_config *cfg, int own, const char *requ
 
 /* ---- the configuration as data ---------------------------------------- */
 
-static void json_text(host_buf *b, const char *s)
-{
-    host_buf_printf(b, "\"");
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\')
-            host_buf_printf(b, "\\%c", c);
-        else if (c < 0x20)
-            host_buf_printf(b, "\\u%04x", c);
-        else
-            host_buf_printf(b, "%c", c);
-    }
-    host_buf_printf(b, "\"");
-}
-
 static void json_value(const mtl_option *o, const host_value *v, host_buf *b)
 {
     switch (o->type) {
@@ -1126,7 +1111,7 @@ static void json_value(const mtl_option *o, const host_value *v, host_buf *b)
         host_buf_printf(b, "]");
         return;
     default:
-        json_text(b, v->text);
+        host_buf_json_string(b, v->text);
     }
 }
 

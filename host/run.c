@@ -299,21 +299,6 @@ static void csv_row(host_run *r, const host_epoch_record *e)
                     (long long)e->solver_failures);
 }
 
-static void json_string(host_buf *b, const char *s)
-{
-    host_buf_printf(b, "\"");
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\')
-            host_buf_printf(b, "\\%c", c);
-        else if (c < 0x20)
-            host_buf_printf(b, "\\u%04x", c);
-        else
-            host_buf_printf(b, "%c", c);
-    }
-    host_buf_printf(b, "\"");
-}
-
 static void json_number(host_buf *b, double x)
 {
     if (isfinite(x))
@@ -335,7 +320,7 @@ static void json_object(host_buf *b, const char *key, const char *const *names, 
     for (int i = 0; i < n; i++) {
         if (i)
             host_buf_printf(b, ",");
-        json_string(b, names[i]);
+        host_buf_json_string(b, names[i]);
         host_buf_printf(b, ":");
         json_number(b, x[i]);
     }
@@ -470,7 +455,7 @@ static void wandb_log(host_run *r, int64_t step, int n)
         if (!isfinite(r->scalars[i]))
             continue;
         host_buf_printf(&line, "%s", first ? "" : ",");
-        json_string(&line, r->tag_at[i]);
+        host_buf_json_string(&line, r->tag_at[i]);
         host_buf_printf(&line, ":%.17g", r->scalars[i]);
         first = 0;
     }
@@ -821,7 +806,7 @@ mtl_status host_run_finish(host_run *r, const char *about)
 static void json_key_string(host_buf *b, const char *key, const char *value)
 {
     host_buf_printf(b, "\"%s\":", key);
-    json_string(b, value);
+    host_buf_json_string(b, value);
 }
 
 static void json_metrics(const host_run *r, host_buf *b)
@@ -837,7 +822,7 @@ static void json_metrics(const host_run *r, host_buf *b)
         json_key_string(b, "name", mt->name);
         host_buf_printf(b, ",\"task\":");
         if (mt->task >= 0 && mt->task < l->n_tasks)
-            json_string(b, l->task_names[mt->task]);
+            host_buf_json_string(b, l->task_names[mt->task]);
         else
             host_buf_printf(b, "null");
         host_buf_printf(
@@ -872,13 +857,13 @@ mtl_status host_run_write_info(host_run *r, const host_run_info *info)
     json_key_string(&b, "status", info->status);
     host_buf_printf(&b, ",\"error\":");
     if (info->error)
-        json_string(&b, info->error);
+        host_buf_json_string(&b, info->error);
     else
         host_buf_printf(&b, "null");
     host_buf_printf(&b, ",\"tasks\":[");
     for (int i = 0; i < l->n_tasks; i++) {
         host_buf_printf(&b, "%s", i ? "," : "");
-        json_string(&b, l->task_names[i]);
+        host_buf_json_string(&b, l->task_names[i]);
     }
     host_buf_printf(&b, "],");
     json_metrics(r, &b);

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,53 @@ void host_buf_free(host_buf *b)
 {
     free(b->data);
     memset(b, 0, sizeof *b);
+}
+
+/* The length of the valid UTF-8 sequence at p (1 to 4), or 0 when it is not one. */
+static size_t utf8_length(const unsigned char *p)
+{
+    size_t n;
+    uint32_t cp;
+
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        n = 2, cp = p[0] & 0x1fu;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        n = 3, cp = p[0] & 0x0fu;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        n = 4, cp = p[0] & 0x07u;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0u) != 0x80u) /* also stops at the terminating NUL */
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3fu);
+    }
+    /* overlong forms, UTF-16 surrogates and code points past U+10FFFF */
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+void host_buf_json_string(host_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    host_buf_append(b, "\"", 1);
+    while (*p) {
+        size_t n = utf8_length(p);
+
+        if (*p == '"' || *p == '\\')
+            host_buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f || n == 0)
+            host_buf_printf(b, "\\u%04x", *p);
+        else
+            host_buf_append(b, (const char *)p, n);
+        p += n ? n : 1;
+    }
+    host_buf_append(b, "\"", 1);
 }
 
 char *host_strdup(const char *s)

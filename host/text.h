@@ -29,6 +29,14 @@ mtl_status host_buf_status(const host_buf *b, const char *what);
 void host_buf_clear(host_buf *b);
 void host_buf_free(host_buf *b);
 
+/*
+ * s as a JSON string, quotes included.  Quotes, backslashes and control
+ * characters are escaped; a byte that is not part of valid UTF-8 (a path in
+ * another encoding) is written as the code point of the same value, \u00XX,
+ * so that the file stays valid JSON and the byte can still be read off.
+ */
+void host_buf_json_string(host_buf *b, const char *s);
+
 /* A malloc'ed copy of s (NULL for NULL or when out of memory). */
 char *host_strdup(const char *s);
 

@@ -141,36 +141,21 @@ static void try_write(host_wandb *w)
 
 /* ---- starting it ------------------------------------------------------ */
 
-static void json_str(host_buf *b, const char *s)
-{
-    host_buf_printf(b, "\"");
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\')
-            host_buf_printf(b, "\\%c", c);
-        else if (c < 0x20)
-            host_buf_printf(b, "\\u%04x", c);
-        else
-            host_buf_printf(b, "%c", c);
-    }
-    host_buf_printf(b, "\"");
-}
-
 static void init_line(const host_wandb_config *cfg, host_buf *b)
 {
     host_buf_printf(b, "{\"event\":\"init\",\"project\":");
-    json_str(b, cfg->project);
+    host_buf_json_string(b, cfg->project);
     host_buf_printf(b, ",\"entity\":");
     if (*cfg->entity)
-        json_str(b, cfg->entity);
+        host_buf_json_string(b, cfg->entity);
     else
         host_buf_printf(b, "null");
     host_buf_printf(b, ",\"name\":");
-    json_str(b, cfg->name);
+    host_buf_json_string(b, cfg->name);
     host_buf_printf(b, ",\"id\":");
-    json_str(b, cfg->id);
+    host_buf_json_string(b, cfg->id);
     host_buf_printf(b, ",\"dir\":");
-    json_str(b, cfg->run_dir);
+    host_buf_json_string(b, cfg->run_dir);
     host_buf_printf(b, ",\"resume\":%s,\"tags\":%s,\"config\":%s}", cfg->resume ? "true" : "false",
                     cfg->tags_json, cfg->config_json);
 }

@@ -64,6 +64,26 @@ static const char *skip_blanks(const char *p)
 }
 
 /*
+ * A header's text as it may be shown in a message: a byte that is not
+ * printable ASCII (a control character, a terminal escape) as \xNN.
+ */
+static const char *shown(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (; *in && n + 5 <= cap; in++) {
+        unsigned char c = (unsigned char)*in;
+
+        if (c >= 0x20 && c < 0x7f)
+            out[n++] = (char)c;
+        else
+            n += (size_t)snprintf(out + n, cap - n, "\\x%02x", c);
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/*
  * A quoted string at *p ('...' or "..."), at most cap - 1 characters, into
  * out; *p moves past it.  0 when there is none or it is not closed.
  */
@@ -96,7 +116,7 @@ static int word_ends(char c)
 /* 'descr': a quoted dtype string. */
 static mtl_status parse_descr(const char *path, const char **p, nyu_npy_header *hdr)
 {
-    char descr[32];
+    char descr[32], text[4 * sizeof descr + 1];
 
     if (**p != '\'' && **p != '"')
         return malformed(path, "'descr' is not a quoted type string (a structured dtype?)");
@@ -109,7 +129,7 @@ static mtl_status parse_descr(const char *path, const char **p, nyu_npy_header *
     else
         return mtl_error_set(MTL_ERR_DATA,
                              "data: '%s': wrong dtype (expected '<f4' or '<f8', got '%s')", path,
-                             descr);
+                             shown(descr, text, sizeof text));
     return MTL_OK;
 }
 
@@ -176,7 +196,7 @@ static mtl_status parse_dict(const char *path, const char *text, nyu_npy_header 
     static const char *const missing[3] = {"no 'descr'", "no 'fortran_order'", "no 'shape' tuple"};
     const char *p = skip_blanks(text);
     int seen[3] = {0, 0, 0};
-    char key[32], what[96];
+    char key[32], key_shown[4 * sizeof key + 1], what[192];
     mtl_status st;
 
     if (*p != '{')
@@ -191,7 +211,8 @@ static mtl_status parse_dict(const char *path, const char *text, nyu_npy_header 
             if (strcmp(key, keys[i]) == 0)
                 k = i;
         if (k < 0 || seen[k]) {
-            snprintf(what, sizeof what, k < 0 ? "unknown key '%s'" : "key '%s' given twice", key);
+            snprintf(what, sizeof what, k < 0 ? "unknown key '%s'" : "key '%s' given twice",
+                     shown(key, key_shown, sizeof key_shown));
             return malformed(path, what);
         }
         seen[k] = 1;
@@ -258,6 +279,11 @@ static mtl_status read_preamble(const char *path, FILE *f, char **text, long *of
         return malformed(path, "the file ends inside the header");
     }
     (*text)[n] = '\0';
+    if (memchr(*text, '\0', n)) {
+        free(*text);
+        *text = NULL;
+        return malformed(path, "a NUL byte in the header");
+    }
     *offset = (long)(sizeof pre + len_bytes + n);
     return MTL_OK;
 }

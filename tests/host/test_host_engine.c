@@ -636,6 +636,33 @@ static void test_edit_distance(void **state)
     assert_null(host_nearest("momentum", keys, 3));
 }
 
+static void expect_json(const char *in, const char *want)
+{
+    host_buf b = {0};
+
+    host_buf_json_string(&b, in);
+    assert_int_equal(host_buf_status(&b, "json"), MTL_OK);
+    assert_string_equal(host_buf_str(&b), want);
+    host_buf_free(&b);
+}
+
+/* JSON strings stay valid whatever bytes a path or message holds. */
+static void test_json_string(void **state)
+{
+    (void)state;
+    expect_json("plain", "\"plain\"");
+    expect_json("a\"b\\c\n\x7f", "\"a\\\"b\\\\c\\u000a\\u007f\"");
+    /* valid UTF-8 passes through: 2, 3 and 4 bytes */
+    expect_json("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+    /* a Latin-1 byte, a cut sequence, an overlong form, a surrogate, past U+10FFFF */
+    expect_json("caf\xe9/x", "\"caf\\u00e9/x\"");
+    expect_json("\xe2\x82", "\"\\u00e2\\u0082\"");
+    expect_json("\xc0\xaf", "\"\\u00c0\\u00af\"");
+    expect_json("\xed\xa0\x80", "\"\\u00ed\\u00a0\\u0080\"");
+    expect_json("\xf4\x90\x80\x80", "\"\\u00f4\\u0090\\u0080\\u0080\"");
+    expect_json("\xe0\x80\x80", "\"\\u00e0\\u0080\\u0080\"");
+}
+
 static int setup_dir(void **state)
 {
     (void)state;
@@ -673,6 +700,7 @@ int main(void)
         cmocka_unit_test(test_config_getters),
         cmocka_unit_test(test_config_format_round_trip),
         cmocka_unit_test(test_edit_distance),
+        cmocka_unit_test(test_json_string),
     };
 
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);

@@ -345,10 +345,11 @@ static void test_bad_header(void **state)
 }
 
 /* Writes a version 1.0 file: `dict` padded to a multiple of 64 bytes, then H x W floats. */
-static void write_dict(const char *path, const char *dict)
+/* A .npy file whose header holds the len bytes of dict (NUL bytes too), padded as numpy pads. */
+static void write_dict_bytes(const char *path, const char *dict, size_t len)
 {
     static unsigned char bytes[1024 + H * W * 4];
-    size_t len = strlen(dict), hlen = (10 + len + 1 + 63) / 64 * 64 - 10;
+    size_t hlen = (10 + len + 1 + 63) / 64 * 64 - 10;
 
     assert_true(10 + hlen + H * W * 4 <= sizeof bytes);
     memset(bytes, 0, sizeof bytes);
@@ -359,6 +360,11 @@ static void write_dict(const char *path, const char *dict)
     memcpy(bytes + 10, dict, len);
     bytes[10 + hlen - 1] = '\n';
     file_write_bytes(path, bytes, 10 + hlen + H * W * 4);
+}
+
+static void write_dict(const char *path, const char *dict)
+{
+    write_dict_bytes(path, dict, strlen(dict));
 }
 
 /* Headers numpy.load refuses (or reads otherwise) are refused, naming the fault. */
@@ -389,7 +395,11 @@ static void test_strict_header(void **state)
         {"{'descr' '<f4', 'fortran_order': False, 'shape': (24, 32)}", "no ':' after a key"},
         {"{'fortran_order': False, 'shape': (24, 32)}", "no 'descr'"},
         {"{'descr': '<f4', 'shape': (24, 32)}", "no 'fortran_order'"},
+        /* a terminal escape in the file is shown as bytes, not sent to the terminal */
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (24, 32), '\x1b[31m\x7f\xe9': 1}",
+         "unknown key '\\x1b[31m\\x7f\\xe9'"},
     };
+    static const char nul_after[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (24, 32)}\0x";
     char dir[256], path[512];
 
     (void)state;
@@ -403,6 +413,16 @@ static void test_strict_header(void **state)
                  path, cases[i].why);
         expect_open_error(dir, MTL_ERR_DATA, msg);
     }
+    write_dict_bytes(path, nul_after, sizeof nul_after - 1);
+    snprintf(msg, sizeof msg,
+             "data: '%s': malformed .npy header: a NUL byte in the header (expected a dict with "
+             "'descr', 'fortran_order' and 'shape')",
+             path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
+    write_dict(path, "{'descr': '<f4\x1b[0m', 'fortran_order': False, 'shape': (24, 32)}");
+    snprintf(msg, sizeof msg,
+             "data: '%s': wrong dtype (expected '<f4' or '<f8', got '<f4\\x1b[0m')", path);
+    expect_open_error(dir, MTL_ERR_DATA, msg);
     /* What numpy writes, keys in another order, double quotes: all read. */
     write_dict(path, "{'descr': '<f4', 'fortran_order': False, 'shape': (24, 32), }");
     expect_open_ok(dir);
