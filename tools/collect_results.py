@@ -42,6 +42,24 @@ def number(text):
         return math.nan
 
 
+def check_run_info(run_dir, info):
+    """run.json has what the table needs: the task and method names and the metrics."""
+    def bad(what):
+        return CollectError(f"{run_dir}/run.json: {what} (expected the object mtlhost writes)")
+
+    if not isinstance(info, dict):
+        raise bad(f"a JSON {type(info).__name__}, not an object")
+    for key in ("task", "method"):
+        part = info.get(key)
+        if not isinstance(part, dict) or not isinstance(part.get("name"), str):
+            raise bad(f"no '{key}' with a 'name'")
+    metrics = info.get("metrics")
+    if not isinstance(metrics, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("label"), str)
+            and isinstance(m.get("higher_is_better"), bool) for m in metrics):
+        raise bad("no 'metrics' list of labels with 'higher_is_better'")
+
+
 def read_run(run_dir):
     """(run.json's content, the row of results.csv to report) of one run."""
     def missing(e):
@@ -49,25 +67,37 @@ def read_run(run_dir):
                             "(expected a finished mtlhost run)")
 
     try:
-        with open(os.path.join(run_dir, "run.json")) as f:
+        with open(os.path.join(run_dir, "run.json"), encoding="utf-8") as f:
             info = json.load(f)
     except OSError as e:
         raise missing(e) from None
+    except UnicodeDecodeError as e:
+        raise CollectError(f"{run_dir}/run.json: not UTF-8 text (byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise CollectError(f"{run_dir}/run.json: not JSON: {e.msg} at line {e.lineno}") from None
+    check_run_info(run_dir, info)
     # A run that failed or was killed has no results.csv yet: say why.
     status = info.get("status", "finished")
     if status != "finished":
-        why = (f"failed: {info.get('error')}" if status == "failed"
+        error = info.get("error")
+        why = (f"failed: {error}" if status == "failed" and isinstance(error, str) and error
+               else "failed (no error recorded)" if status == "failed"
                else f"did not finish (status '{status}': still going, or killed)")
         raise CollectError(f"{run_dir}: the run {why} (expected a finished mtlhost run)")
     try:
-        with open(os.path.join(run_dir, "results.csv"), newline="") as f:
-            rows = list(csv.DictReader(f))
+        with open(os.path.join(run_dir, "results.csv"), newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = reader.fieldnames or []
     except OSError as e:
         raise missing(e) from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise CollectError(f"{run_dir}/results.csv: not a CSV table: {e}") from None
     if not rows:
         raise CollectError(f"{run_dir}/results.csv has no rows (expected one per trial)")
+    if "trial" not in columns:
+        raise CollectError(f"{run_dir}/results.csv has no 'trial' column "
+                           f"(expected mtlhost's results table, got columns {columns})")
     mean = [r for r in rows if r["trial"] == "mean"]
     return info, mean[0] if mean else rows[0]
 

@@ -96,6 +96,36 @@ def main(source):
         r = tool(source, "collect_results.py", os.path.join(tmp, "none"))
         check(r.returncode == 1 and "expected a finished mtlhost run" in r.stderr, r.stderr)
 
+        # Malformed files are refused in one line, never with a traceback.
+        def refused(run, want):
+            r = tool(source, "collect_results.py", run)
+            check(r.returncode == 1 and r.stderr == f"collect_results: {run}{want}\n",
+                  f"refusal: {r.stderr!r}")
+
+        def with_run_json(name, content):
+            run = make_run(tmp, name, "ls", "nyuv2", (1, 2), 0)
+            with open(os.path.join(run, "run.json"), "wb") as f:
+                f.write(content)
+            return run
+
+        obj = "(expected the object mtlhost writes)"
+        refused(with_run_json("j1", b"[]"), f"/run.json: a JSON list, not an object {obj}")
+        refused(with_run_json("j2", b"null"), f"/run.json: a JSON NoneType, not an object {obj}")
+        refused(with_run_json("j3", b'{"method": {"name": "ls"}, "metrics": []}'),
+                f"/run.json: no 'task' with a 'name' {obj}")
+        refused(with_run_json("j4", b'{"method": {"name": "ls"}, "task": {"name": "t"}, '
+                                    b'"metrics": [{"label": 1}]}'),
+                f"/run.json: no 'metrics' list of labels with 'higher_is_better' {obj}")
+        refused(with_run_json("j5", b'{"status": "caf\xe9"}'),
+                "/run.json: not UTF-8 text (byte 15)")
+        n = make_run(tmp, "n", "ls", "nyuv2", (1, 2), 0, status="failed", error=None)
+        refused(n, ": the run failed (no error recorded) (expected a finished mtlhost run)")
+        t = make_run(tmp, "t", "ls", "nyuv2", (1, 2), 0)
+        with open(os.path.join(t, "results.csv"), "w") as f:
+            f.write("epoch,mIoU\n1,0.5\n")
+        refused(t, "/results.csv has no 'trial' column (expected mtlhost's results table, "
+                   "got columns ['epoch', 'mIoU'])")
+
         # The training figure, written atomically; a task figure run in the same process.
         fig_tool = os.path.join(tmp, "fig.py")
         with open(fig_tool, "w") as f:
