@@ -5,7 +5,9 @@
  * one line "mtlhost: <message>".
  *
  * Exit status: 0 success; 1 the run failed; 2 usage, configuration or
- * plugin loading (everything before the first training step).
+ * plugin loading (everything before the first training step); 128 + N
+ * stopped by signal N (SIGINT, SIGTERM) during training, after the batch
+ * in progress (a second signal ends the process at once).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -619,6 +621,24 @@ static mtl_status start_outputs(host_app *app)
     return MTL_OK;
 }
 
+static void on_stop_signal(int sig)
+{
+    host_train_stop_signal = sig;
+}
+
+/* SIGINT and SIGTERM stop training after the batch in progress; a second one takes effect. */
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static mtl_status train_and_report(host_app *app)
 {
     host_train_ctx ctx = {&app->task, &app->method, &app->env, app->run,
@@ -630,6 +650,7 @@ static mtl_status train_and_report(host_app *app)
              app->task_so.name, (long long)app->seed, app->run_dir);
     if ((st = start_outputs(app)) != MTL_OK)
         return st;
+    catch_stop_signals();
     st = host_train(&ctx);
     if (st != MTL_OK) {
         /* Keeps the epochs done so far; the failure itself is what main reports. */
@@ -637,7 +658,7 @@ static mtl_status train_and_report(host_app *app)
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", mtl_error_message());
         host_run_flush(app->run);
-        app->info.status = "failed";
+        app->info.status = failure == MTL_ERR_INTERRUPTED ? "interrupted" : "failed";
         app->info.error = msg;
         host_run_write_info(app->run, &app->info);
         app->info.error = NULL;
@@ -685,7 +706,9 @@ static int run(host_app *app)
     if (setup(app) != MTL_OK)
         return fail(EXIT_USAGE);
     if (train_and_report(app) != MTL_OK)
-        return fail(EXIT_RUN_FAILED);
+        return fail(app->info.status && strcmp(app->info.status, "interrupted") == 0
+                        ? 128 + host_train_stop_signal
+                        : EXIT_RUN_FAILED);
     draw_figure(app);
     host_summary("mtlhost: done: %s/results.md", app->run_dir);
     return 0;

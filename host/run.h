@@ -88,7 +88,7 @@ typedef struct host_run_info {
     const char *method_path, *task_path;
     int64_t seed;
     const char *wandb_id; /* "" when the run is not tracked */
-    const char *status;   /* "running", "finished" or "failed" */
+    const char *status;   /* "running", "finished", "failed" or "interrupted" */
     const char *error;    /* why it failed, or NULL */
 } host_run_info;
 

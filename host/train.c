@@ -88,16 +88,64 @@ static mtl_status read_config(trainer *tr)
     return host_sched_init(&tr->sched, cfg);
 }
 
+volatile sig_atomic_t host_train_stop_signal;
+
 /*
  * MTL_TEST_KILL_AFTER_STEPS=N makes the process kill itself with SIGKILL
  * after N training batches of the run: the resume tests interrupt a run at
- * a chosen step with it.
+ * a chosen step with it.  MTL_TEST_KILL_SIGNAL=INT or TERM raises that
+ * signal instead, as a user's Ctrl-C or kill would.
  */
-static int64_t kill_after_from_env(void)
+static int64_t kill_after_from_env(int *sig)
 {
     const char *s = getenv("MTL_TEST_KILL_AFTER_STEPS");
+    const char *name = getenv("MTL_TEST_KILL_SIGNAL");
 
+    *sig = !name ? SIGKILL : strcmp(name, "INT") == 0 ? SIGINT
+                         : strcmp(name, "TERM") == 0 ? SIGTERM
+                                                      : SIGKILL;
     return s && *s ? strtoll(s, NULL, 10) : 0;
+}
+
+static const char *signal_name(int sig)
+{
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+}
+
+/*
+ * Ends the run after batch `batch` of the training pass (or, with batch < 0,
+ * inside an evaluation pass) for a stop signal: a checkpoint of this point
+ * when the task can continue from one, and the line that says how to go on.
+ */
+static mtl_status stop_for_signal(trainer *tr, int64_t batch, int saved)
+{
+    const char *dir = host_run_dir(tr->ctx->run);
+    char where[160];
+    mtl_status st;
+
+    if (batch >= 0)
+        snprintf(where, sizeof where, "after training step %lld (trial %d, epoch %lld, batch %lld)",
+                 (long long)tr->global_step, tr->trial, (long long)tr->epoch, (long long)batch);
+    else
+        snprintf(where, sizeof where, "during the evaluation of trial %d, epoch %lld", tr->trial,
+                 (long long)tr->epoch);
+    if (!tr->checkpoints)
+        return mtl_error_set(MTL_ERR_INTERRUPTED,
+                             "train: stopped by %s %s; checkpoints are off "
+                             "(output.checkpoint = false), so the run cannot be resumed",
+                             signal_name(host_train_stop_signal), where);
+    if (saved || (batch >= 0 && tr->mid_epoch_ok && batch + 1 < tr->n_batches)) {
+        if (!saved && (st = host_trainer_checkpoint(tr, 1, batch + 1)) != MTL_OK)
+            return st;
+        return mtl_error_set(MTL_ERR_INTERRUPTED,
+                             "train: stopped by %s %s; a checkpoint of this step was written: "
+                             "continue with mtlhost --resume %s",
+                             signal_name(host_train_stop_signal), where, dir);
+    }
+    return mtl_error_set(MTL_ERR_INTERRUPTED,
+                         "train: stopped by %s %s; continue from the last checkpoint with "
+                         "mtlhost --resume %s",
+                         signal_name(host_train_stop_signal), where, dir);
 }
 
 static void check_mid_epoch(trainer *tr)
@@ -137,7 +185,7 @@ static mtl_status trainer_init(trainer *tr, host_train_ctx *ctx)
         return mtl_error_set(MTL_ERR_NOMEM, "train: out of memory");
     if (read_config(tr) != MTL_OK)
         return MTL_ERR_CONFIG;
-    tr->kill_after = kill_after_from_env();
+    tr->kill_after = kill_after_from_env(&tr->kill_signal);
     check_mid_epoch(tr);
     return mtl_graph_create(&tr->graph);
 }
@@ -271,6 +319,7 @@ static mtl_status log_step(trainer *tr, int64_t batch, const host_step *r)
 static mtl_status after_batch(trainer *tr, int64_t batch, const host_step *r)
 {
     mtl_status st;
+    int saved = 0;
 
     tr->global_step++;
     if (host_progress_due())
@@ -279,11 +328,15 @@ static mtl_status after_batch(trainer *tr, int64_t batch, const host_step *r)
         (st = log_step(tr, batch, r)) != MTL_OK)
         return st;
     if (tr->checkpoints && tr->mid_epoch_ok && tr->ckpt_every > 0 &&
-        tr->global_step % tr->ckpt_every == 0 && batch + 1 < tr->n_batches &&
-        (st = host_trainer_checkpoint(tr, 1, batch + 1)) != MTL_OK)
-        return st;
+        tr->global_step % tr->ckpt_every == 0 && batch + 1 < tr->n_batches) {
+        if ((st = host_trainer_checkpoint(tr, 1, batch + 1)) != MTL_OK)
+            return st;
+        saved = 1;
+    }
     if (tr->kill_after > 0 && tr->global_step >= tr->kill_after)
-        raise(SIGKILL);
+        raise(tr->kill_signal);
+    if (host_train_stop_signal)
+        return stop_for_signal(tr, batch, saved);
     return MTL_OK;
 }
 
@@ -381,6 +434,8 @@ static mtl_status eval_split(trainer *tr, mtl_split split, double *values, int *
     if ((st = begin_pass(tr, split, &n)) != MTL_OK || n == 0)
         return st;
     for (int64_t b = 0; b < n; b++) {
+        if (host_train_stop_signal)
+            return stop_for_signal(tr, -1, 0);
         mtl_graph_reset(tr->graph);
         mtl_graph_set_recording(tr->graph, 0);
         if ((st = forward(tr, split, b, &out)) != MTL_OK)

@@ -30,6 +30,8 @@
 #ifndef MTL_HOST_TRAIN_H
 #define MTL_HOST_TRAIN_H
 
+#include <signal.h>
+
 #include "ckpt.h"
 #include "config.h"
 #include "run.h"
@@ -44,6 +46,14 @@ typedef struct host_train_ctx {
 } host_train_ctx;
 
 mtl_status host_train(host_train_ctx *ctx);
+
+/*
+ * A stop requested by a signal (SIGINT, SIGTERM; main.c's handler sets it
+ * to the signal's number): training stops after the batch in progress,
+ * writes a checkpoint of that point where the task allows one, and
+ * host_train returns MTL_ERR_INTERRUPTED with a line saying how to resume.
+ */
+extern volatile sig_atomic_t host_train_stop_signal;
 
 /*
  * Checks, before training, that a checkpoint belongs to this run: the same

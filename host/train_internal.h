@@ -53,6 +53,7 @@ typedef struct trainer {
     int mid_epoch_ok;     /* the task saves its state: checkpoints inside epochs */
     mtl_rng epoch_rng;    /* the task's stream before the current training pass */
     int64_t kill_after;   /* MTL_TEST_KILL_AFTER_STEPS, 0: never */
+    int kill_signal;      /* MTL_TEST_KILL_SIGNAL: the signal it raises (SIGKILL) */
     host_buf ckpt;        /* the checkpoint being written */
 } trainer;
 

@@ -80,9 +80,11 @@ def read_run(run_dir):
     status = info.get("status", "finished")
     if status != "finished":
         error = info.get("error")
-        why = (f"failed: {error}" if status == "failed" and isinstance(error, str) and error
-               else "failed (no error recorded)" if status == "failed"
+        said = isinstance(error, str) and error
+        why = (f"{status}: {error}" if status in ("failed", "interrupted") and said
+               else f"{status} (no error recorded)" if status in ("failed", "interrupted")
                else f"did not finish (status '{status}': still going, or killed)")
+        why = "was " + why if status == "interrupted" else why
         raise CollectError(f"{run_dir}: the run {why} (expected a finished mtlhost run)")
     try:
         with open(os.path.join(run_dir, "results.csv"), newline="", encoding="utf-8") as f:

@@ -324,6 +324,66 @@ static void test_resume_toy_bit_identical(void **state)
     expect_same_run(ref, cut, files);
 }
 
+/*
+ * SIGINT or SIGTERM during training: the host stops after the batch, writes
+ * a checkpoint of it where it can, marks run.json "interrupted", exits with
+ * 128 + the signal, and --resume ends as an uninterrupted run.
+ */
+static void test_stop_signals(void **state)
+{
+    static const char *const files[] = {"toy_final.csv", "results.md", "results.csv", NULL};
+    static const struct {
+        const char *name;
+        long step;
+        int code;
+        const char *why;
+    } cases[] = {
+        /* inside trial 1, between checkpoints: one is written for this step */
+        {"INT", 4321, 130,
+         "SIGINT after training step 4321 (trial 1, epoch 0, batch 1320); a checkpoint of "
+         "this step was written: continue with mtlhost --resume %s"},
+        /* the last batch of trial 0: back to its last checkpoint (step 2500) */
+        {"TERM", 3000, 143,
+         "SIGTERM after training step 3000 (trial 0, epoch 0, batch 2999); continue from the "
+         "last checkpoint with mtlhost --resume %s"},
+    };
+    char ref[PATH_MAX], cut[PATH_MAX], want[1024], line[1200];
+    const char *args[24];
+    hh_result r;
+
+    (void)state;
+    tmp_path(ref, sizeof ref, "toy-sig-ref");
+    toy_args(args, ref, "nashmtl", "task.steps=3000", "task.starts=0,2,4");
+    assert_int_equal(run_quiet(0, args), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *info;
+
+        snprintf(cut, sizeof cut, "%s-%s", ref, cases[i].name);
+        toy_args(args, cut, "nashmtl", "task.steps=3000", "task.starts=0,2,4");
+        setenv("MTL_TEST_KILL_SIGNAL", cases[i].name, 1);
+        assert_int_equal(run_host(&r, cases[i].step, args), cases[i].code);
+        unsetenv("MTL_TEST_KILL_SIGNAL");
+        snprintf(want, sizeof want, cases[i].why, cut);
+        snprintf(line, sizeof line, "mtlhost: train: stopped by %s\n", want);
+        assert_string_equal(r.err, line);
+        hh_free(&r);
+        info = file_in(cut, "run.json");
+        assert_non_null(info);
+        snprintf(line, sizeof line, "\"status\":\"interrupted\",\"error\":\"train: stopped by %s\"",
+                 want);
+        if (!strstr(info, line))
+            fail_msg("run.json lacks %s: %s", line, info);
+        free(info);
+        assert_int_equal(resume(cut, &r), 0);
+        assert_string_equal(r.err, "");
+        hh_free(&r);
+        info = file_in(cut, "run.json");
+        assert_non_null(strstr(info, "\"status\":\"finished\",\"error\":null"));
+        free(info);
+        expect_same_run(ref, cut, files);
+    }
+}
+
 /* fx_linear over several epochs, killed inside an epoch, with real methods. */
 static void test_resume_methods_bit_identical(void **state)
 {
@@ -674,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_crc32c),
         cmocka_unit_test(test_checkpoint_frame),
         cmocka_unit_test(test_resume_toy_bit_identical),
+        cmocka_unit_test(test_stop_signals),
         cmocka_unit_test(test_resume_methods_bit_identical),
         cmocka_unit_test(test_killed_at_random_moments),
         cmocka_unit_test(test_resume_refusals),

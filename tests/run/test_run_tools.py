@@ -120,6 +120,10 @@ def main(source):
                 "/run.json: not UTF-8 text (byte 15)")
         n = make_run(tmp, "n", "ls", "nyuv2", (1, 2), 0, status="failed", error=None)
         refused(n, ": the run failed (no error recorded) (expected a finished mtlhost run)")
+        i = make_run(tmp, "i", "ls", "nyuv2", (1, 2), 0, status="interrupted",
+                     error="train: stopped by SIGINT")
+        refused(i, ": the run was interrupted: train: stopped by SIGINT "
+                   "(expected a finished mtlhost run)")
         t = make_run(tmp, "t", "ls", "nyuv2", (1, 2), 0)
         with open(os.path.join(t, "results.csv"), "w") as f:
             f.write("epoch,mIoU\n1,0.5\n")
