@@ -33,8 +33,9 @@ mtl_tensor *mtl_concat_channels(mtl_graph *g, int n, mtl_tensor *const *items)
     if (!g || g->status != MTL_OK)
         return NULL;
     if (n < 1 || !items)
-        return mtl_graph_fail(g, MTL_ERR_INVALID, "conv: %s: no items (expected n >= 1, got %d)",
-                              op, n);
+        return mtl_graph_fail(g, MTL_ERR_INVALID, "conv: %s: no items (expected n >= 1 and an array of them, "
+                              "got n = %d%s)",
+                              op, n, items ? "" : " and NULL");
     if (!conv_operands_ok(g, op, n, items) || !conv_check_items(g, op, n, items, 1, &channels))
         return NULL;
 

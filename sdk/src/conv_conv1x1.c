@@ -76,8 +76,9 @@ mtl_tensor *mtl_conv2d_1x1_concat(mtl_graph *g, int n, mtl_tensor *const *xs, mt
     if (!g || g->status != MTL_OK)
         return NULL;
     if (n < 1 || !xs)
-        return mtl_graph_fail(g, MTL_ERR_INVALID, "conv: %s: no items (expected n >= 1, got %d)",
-                              op, n);
+        return mtl_graph_fail(g, MTL_ERR_INVALID, "conv: %s: no items (expected n >= 1 and an array of them, "
+                              "got n = %d%s)",
+                              op, n, xs ? "" : " and NULL");
     for (int i = 0; i < n; i++)
         if (!xs[i])
             return mtl_graph_fail(g, MTL_ERR_INVALID, "conv: %s: item %d is NULL", op, i);

@@ -347,7 +347,9 @@ mtl_tensor *mtl_stack(mtl_graph *g, int n, mtl_tensor *const *items)
         return NULL;
     if (n < 1 || !items)
         return mtl_graph_fail(g, MTL_ERR_INVALID,
-                              "tensor: mtl_stack: no items (expected n >= 1, got %d)", n);
+                              "tensor: mtl_stack: no items (expected n >= 1 and an array of them, "
+                              "got n = %d%s)",
+                              n, items ? "" : " and NULL");
     if (!operands_ok(g, "mtl_stack", n, items))
         return NULL;
     for (int j = 0; j < n; j++)

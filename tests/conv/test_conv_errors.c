@@ -163,7 +163,8 @@ static void test_channel_errors(void **state)
         "conv: mtl_concat_channels: item 1 differs outside the channels (expected the shape of "
         "[2, 3, 4, 5] but for dimension 1, got [2, 1, 4, 6])");
     expect_error(e, mtl_concat_channels(e->g, 0, NULL),
-                 "conv: mtl_concat_channels: no items (expected n >= 1, got 0)");
+                 "conv: mtl_concat_channels: no items (expected n >= 1 and an array of "
+                 "them, got n = 0 and NULL)");
     expect_error(e, mtl_add_channel_bias(e->g, zeros(e, 2, 3, 4, 5), zeros(e, 2, 0, 0, 0)),
                  "conv: mtl_add_channel_bias: bias has shape [2] (expected [3])");
 }
@@ -199,7 +200,11 @@ static void test_conv1x1_concat_errors(void **state)
                                        zeros(e, 2, 3, 1, 1), NULL),
                  "conv: mtl_conv2d_1x1_concat: item 1 is NULL");
     expect_error(e, mtl_conv2d_1x1_concat(e->g, 0, NULL, NULL, NULL),
-                 "conv: mtl_conv2d_1x1_concat: no items (expected n >= 1, got 0)");
+                 "conv: mtl_conv2d_1x1_concat: no items (expected n >= 1 and an array of "
+                 "them, got n = 0 and NULL)");
+    expect_error(e, mtl_conv2d_1x1_concat(e->g, 2, NULL, zeros(e, 2, 3, 1, 1), NULL),
+                 "conv: mtl_conv2d_1x1_concat: no items (expected n >= 1 and an array of "
+                 "them, got n = 2 and NULL)");
     assert_int_equal(mtl_conv2d_layer_init(&conv, e->m, "k3", MTL_ROLE_SHARED, -1, 0, 4, 2, 3, 1, 1,
                                            MTL_CONV_INIT_XAVIER_NORMAL, &e->rng),
                      MTL_OK);

@@ -686,7 +686,10 @@ static void test_error_messages(void **state)
                  "tensor: mtl_stack: item 1 is not a one-element tensor (expected 1 element, "
                  "got 3)");
     assert_fails(g, mtl_stack(g, 0, items), MTL_ERR_INVALID,
-                 "tensor: mtl_stack: no items (expected n >= 1, got 0)");
+                 "tensor: mtl_stack: no items (expected n >= 1 and an array of them, got n = 0)");
+    assert_fails(g, mtl_stack(g, 2, NULL), MTL_ERR_INVALID,
+                 "tensor: mtl_stack: no items (expected n >= 1 and an array of them, got n = 2 "
+                 "and NULL)");
 
     a = mtl_graph_input(g, 2, (int64_t[]){2, 3});
     assert_fails(g, mtl_reshape(g, a, 1, (int64_t[]){5}), MTL_ERR_INVALID,

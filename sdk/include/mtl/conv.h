@@ -11,8 +11,9 @@
  * Ops follow tensor.h: the graph comes first, the result lives in the
  * graph's arena, errors are sticky (the first bad argument records a
  * message "conv: OP: what (expected X, got Y)" in the graph and the op
- * returns NULL; a NULL operand records "conv: OP: operand N is NULL" unless
- * an error is already recorded, as in tensor.h).  Each op
+ * returns NULL; a NULL operand records "conv: OP: operand N is NULL"
+ * (mtl_conv2d_1x1_concat: "item I is NULL", "weight is NULL") unless an
+ * error is already recorded, as in tensor.h).  Each op
  * computes what the PyTorch function named beside it computes (1.13), with
  * the same gradients; differences are stated where they exist.
  *
