@@ -25,10 +25,12 @@ typedef struct mf_idx {
 } mf_idx;
 
 /*
- * Reads the idx file at path, gzip-compressed or not (zlib reads both), and
- * checks that it has `ndim` dimensions.  Refuses a bad magic number, a
- * truncated header or body, and bytes after the data, with MTL_ERR_DATA and
- * a message naming the file; a file that cannot be opened gives MTL_ERR_IO.
+ * Reads the idx file at path (inflated when it starts with the gzip magic,
+ * as it is otherwise) and checks that it has `ndim` dimensions.  Refuses a
+ * bad magic number, a truncated header or body, bytes after the data, a
+ * gzip stream cut before its trailer or with a wrong CRC-32 or length, and
+ * bytes after the gzip stream, with MTL_ERR_DATA and a message naming the
+ * file; a file that cannot be opened gives MTL_ERR_IO.
  */
 mtl_status mf_idx_load(const char *path, int ndim, mf_idx *out);
 void mf_idx_free(mf_idx *idx);

@@ -27,11 +27,11 @@ static int find_file(const char *dir, const char *name, char *path, size_t cap)
     return stat(path, &st) == 0;
 }
 
-static mtl_status load_file(const char *dir, const char *name, int ndim, mf_idx *out)
+/* Loads dir/name(.gz) into out; path receives the file read, for later messages. */
+static mtl_status load_file(const char *dir, const char *name, int ndim, mf_idx *out, char *path,
+                            size_t cap)
 {
-    char path[4096];
-
-    if (!find_file(dir, name, path, sizeof path))
+    if (!find_file(dir, name, path, cap))
         return mtl_error_set(MTL_ERR_DATA,
                              "data: Fashion-MNIST not found: no '%s' or '%s.gz' in '%s' (install "
                              "the Debian package dataset-fashion-mnist, or set task.data_dir)",
@@ -39,44 +39,43 @@ static mtl_status load_file(const char *dir, const char *name, int ndim, mf_idx 
     return mf_idx_load(path, ndim, out);
 }
 
-/* The images are n x 28 x 28, one label per image, each below 10. */
-static mtl_status check_source(const char *dir, const char *prefix, const mf_source *s)
+/*
+ * The images are n x 28 x 28, one label per image, each below 10; messages
+ * name the files as read (with ".gz" where that is the one found).
+ */
+static mtl_status check_source(const char *images, const char *labels, const mf_source *s)
 {
     const mf_idx *im = &s->images, *lb = &s->labels;
 
     if (im->dims[1] != MF_SIDE || im->dims[2] != MF_SIDE)
-        return mtl_error_set(MTL_ERR_DATA,
-                             "data: '%s/%s-images-idx3-ubyte': images of %lld x %lld (expected "
-                             "28 x 28)",
-                             dir, prefix, (long long)im->dims[1], (long long)im->dims[2]);
+        return mtl_error_set(MTL_ERR_DATA, "data: '%s': images of %lld x %lld (expected 28 x 28)",
+                             images, (long long)im->dims[1], (long long)im->dims[2]);
     if (lb->dims[0] != im->dims[0])
         return mtl_error_set(MTL_ERR_DATA,
-                             "data: '%s/%s-labels-idx1-ubyte': %lld labels for %lld images "
-                             "(expected one per image)",
-                             dir, prefix, (long long)lb->dims[0], (long long)im->dims[0]);
+                             "data: '%s': %lld labels for %lld images (expected one per "
+                             "image)",
+                             labels, (long long)lb->dims[0], (long long)im->dims[0]);
     for (int64_t i = 0; i < lb->numel; i++)
         if (lb->data[i] >= MF_N_CLASSES)
-            return mtl_error_set(MTL_ERR_DATA,
-                                 "data: '%s/%s-labels-idx1-ubyte': label %lld is %d (expected 0 "
-                                 "to 9)",
-                                 dir, prefix, (long long)i, lb->data[i]);
+            return mtl_error_set(MTL_ERR_DATA, "data: '%s': label %lld is %d (expected 0 to 9)",
+                                 labels, (long long)i, lb->data[i]);
     return MTL_OK;
 }
 
 mtl_status mf_source_load(const char *dir, int test, mf_source *out)
 {
     const char *prefix = test ? "t10k" : "train";
-    char name[64];
+    char name[64], images[4096], labels[4096];
     mtl_status st;
 
     memset(out, 0, sizeof *out);
     snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
-    st = load_file(dir, name, 3, &out->images);
+    st = load_file(dir, name, 3, &out->images, images, sizeof images);
     snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
     if (st == MTL_OK)
-        st = load_file(dir, name, 1, &out->labels);
+        st = load_file(dir, name, 1, &out->labels, labels, sizeof labels);
     if (st == MTL_OK)
-        st = check_source(dir, prefix, out);
+        st = check_source(images, labels, out);
     if (st != MTL_OK)
         mf_source_free(out);
     return st;

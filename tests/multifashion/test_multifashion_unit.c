@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,7 +148,6 @@ static void test_idx_refusals(void **state)
     expect_refusal("missing", 1, MTL_ERR_IO, "idx: cannot open '%s': No such file or directory");
 }
 
-/* A gzip stream cut in the middle is refused, whatever zlib's own words. */
 /* Dimensions whose product wraps int64, and a folder where a file is expected. */
 static void test_idx_sizes_and_folders(void **state)
 {
@@ -164,11 +164,29 @@ static void test_idx_sizes_and_folders(void **state)
     assert_int_equal(rmdir(path), 0);
 }
 
+/* Writes n raw bytes to dir/name, as they are (no compression). */
+static void write_raw(const char *name, const uint8_t *bytes, size_t n)
+{
+    char path[512];
+    FILE *f;
+
+    path_of(name, path, sizeof path);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/*
+ * A damaged gzip file is refused with the reason: the stream cut in the
+ * middle or just before its trailer ends, a wrong CRC-32, and bytes after
+ * the stream (text, or a second gzip member) -- what gzread() lets pass.
+ */
 static void test_idx_broken_gzip(void **state)
 {
-    static const uint8_t values[200] = {1};
-    uint8_t buf[256], gz[512];
-    char path[512], prefix[600];
+    static const uint8_t values[200] = {1, 2, 3};
+    uint8_t buf[256], gz[512], bad[1100];
+    char path[512];
     size_t n = labels_file(buf, values, 200), got;
     FILE *f;
     mf_idx idx;
@@ -180,12 +198,53 @@ static void test_idx_broken_gzip(void **state)
     assert_non_null(f);
     got = fread(gz, 1, sizeof gz, f);
     fclose(f);
-    assert_true(got > 20);
-    write_file("cut.gz", gz, got - 10);
-    path_of("cut.gz", path, sizeof path);
-    assert_int_equal(mf_idx_load(path, 1, &idx), MTL_ERR_DATA);
-    snprintf(prefix, sizeof prefix, "idx: '%s': ", path);
-    assert_memory_equal(mtl_error_message(), prefix, strlen(prefix));
+    assert_true(got > 20 && got < 500);
+    /* the whole file reads back */
+    assert_int_equal(mf_idx_load(path, 1, &idx), MTL_OK);
+    assert_int_equal(idx.numel, 200);
+    assert_memory_equal(idx.data, values, 200);
+    mf_idx_free(&idx);
+
+    write_raw("cut.gz", gz, got - 10); /* in the middle of the trailer */
+    expect_refusal("cut.gz", 1, MTL_ERR_DATA,
+                   "idx: '%s': truncated gzip stream (the file ends before the stream and its "
+                   "trailer do)");
+    write_raw("no_trailer.gz", gz, got - 8); /* all the data, no CRC-32 nor length */
+    expect_refusal("no_trailer.gz", 1, MTL_ERR_DATA,
+                   "idx: '%s': truncated gzip stream (the file ends before the stream and its "
+                   "trailer do)");
+    write_raw("no_length.gz", gz, got - 4); /* the CRC-32, not the length */
+    expect_refusal("no_length.gz", 1, MTL_ERR_DATA,
+                   "idx: '%s': truncated gzip stream (the file ends before the stream and its "
+                   "trailer do)");
+
+    memcpy(bad, gz, got);
+    bad[got - 8] ^= 0x01; /* the CRC-32's first byte */
+    write_raw("bad_crc.gz", bad, got);
+    expect_refusal("bad_crc.gz", 1, MTL_ERR_DATA,
+                   "idx: '%s': damaged gzip stream: incorrect data check");
+    memcpy(bad, gz, got);
+    bad[got - 4] ^= 0x01; /* the length */
+    write_raw("bad_length.gz", bad, got);
+    expect_refusal("bad_length.gz", 1, MTL_ERR_DATA,
+                   "idx: '%s': damaged gzip stream: incorrect length check");
+
+    memcpy(bad, gz, got);
+    memcpy(bad + got, "garbage\n", 8);
+    write_raw("garbage.gz", bad, got + 8);
+    expect_refusal("garbage.gz", 1, MTL_ERR_DATA,
+                   "idx: '%s': bytes after the gzip stream (expected the end of the file)");
+    memcpy(bad, gz, got);
+    memcpy(bad + got, gz, got); /* two members: valid to gzip -d, not an idx file */
+    write_raw("two_members.gz", bad, 2 * got);
+    expect_refusal("two_members.gz", 1, MTL_ERR_DATA,
+                   "idx: '%s': bytes after the gzip stream (expected the end of the file)");
+    bad[0] = 0x1f; /* the magic alone */
+    bad[1] = 0x8b;
+    write_raw("magic_only.gz", bad, 2);
+    expect_refusal("magic_only.gz", 1, MTL_ERR_DATA,
+                   "idx: '%s': truncated gzip stream (the file ends before the stream and its "
+                   "trailer do)");
 }
 
 static void test_missing_package(void **state)
@@ -201,6 +260,78 @@ static void test_missing_package(void **state)
              dir);
     assert_int_equal(mf_source_load(dir, 0, &src), MTL_ERR_DATA);
     assert_string_equal(mtl_error_message(), want);
+}
+
+/* An idx3 header for n images of h x w pixels, the pixels zero. */
+static size_t images_file(uint8_t *buf, uint32_t n, uint32_t h, uint32_t w)
+{
+    const uint32_t dims[3] = {n, h, w};
+
+    buf[0] = buf[1] = 0;
+    buf[2] = 8;
+    buf[3] = 3;
+    for (int d = 0; d < 3; d++)
+        for (int b = 0; b < 4; b++)
+            buf[4 + 4 * d + b] = (uint8_t)(dims[d] >> (24 - 8 * b));
+    memset(buf + 16, 0, (size_t)n * h * w);
+    return 16 + (size_t)n * h * w;
+}
+
+/*
+ * The split's checks name the file as read: the ".gz" one when that is
+ * what was found, the plain one otherwise.
+ */
+static void test_source_checks(void **state)
+{
+    static const uint8_t good[2] = {0, 9}, bad[2] = {0, 10}, three[3] = {0, 1, 2};
+    static const char *const written[] = {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte",
+                                          "t10k-labels-idx1-ubyte.gz"};
+    static uint8_t images[16 + 2 * 28 * 28], labels[16];
+    char sub[512], want[1200];
+    mf_source src;
+
+    (void)state;
+    path_of("split", sub, sizeof sub);
+    assert_int_equal(mkdir(sub, 0700), 0);
+
+    /* images of 28 x 27, gzip-compressed */
+    write_file("split/t10k-images-idx3-ubyte.gz", images, images_file(images, 2, 28, 27));
+    write_file("split/t10k-labels-idx1-ubyte", labels, labels_file(labels, good, 2));
+    snprintf(want, sizeof want,
+             "data: '%s/t10k-images-idx3-ubyte.gz': images of 28 x 27 (expected 28 x 28)", sub);
+    assert_int_equal(mf_source_load(sub, 1, &src), MTL_ERR_DATA);
+    assert_string_equal(mtl_error_message(), want);
+
+    /* the right images; a label of 10, in the plain file */
+    write_file("split/t10k-images-idx3-ubyte.gz", images, images_file(images, 2, 28, 28));
+    write_file("split/t10k-labels-idx1-ubyte", labels, labels_file(labels, bad, 2));
+    snprintf(want, sizeof want,
+             "data: '%s/t10k-labels-idx1-ubyte': label 1 is 10 (expected 0 to 9)", sub);
+    assert_int_equal(mf_source_load(sub, 1, &src), MTL_ERR_DATA);
+    assert_string_equal(mtl_error_message(), want);
+
+    /* name.gz is read where both exist: three labels there, for two images */
+    write_file("split/t10k-labels-idx1-ubyte.gz", labels, labels_file(labels, three, 3));
+    snprintf(want, sizeof want,
+             "data: '%s/t10k-labels-idx1-ubyte.gz': 3 labels for 2 images (expected one per "
+             "image)",
+             sub);
+    assert_int_equal(mf_source_load(sub, 1, &src), MTL_ERR_DATA);
+    assert_string_equal(mtl_error_message(), want);
+
+    /* and the good labels load */
+    write_file("split/t10k-labels-idx1-ubyte.gz", labels, labels_file(labels, good, 2));
+    assert_int_equal(mf_source_load(sub, 1, &src), MTL_OK);
+    assert_int_equal(src.images.dims[0], 2);
+    assert_int_equal(src.labels.data[1], 9);
+    mf_source_free(&src);
+
+    for (size_t i = 0; i < sizeof written / sizeof written[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", sub, written[i]);
+        assert_int_equal(unlink(path), 0);
+    }
+    assert_int_equal(rmdir(sub), 0);
 }
 
 /* ---- composition --------------------------------------------------------- */
@@ -276,18 +407,23 @@ static int make_dir(void **state)
     return mkdtemp(dir) ? 0 : -1;
 }
 
+/* Removes the folder and every file the tests wrote in it. */
 static int remove_dir(void **state)
 {
-    static const char *const names[] = {"labels",       "images.gz",     "bad_magic", "bad_type.gz",
-                                        "short_header", "short_data",    "long",      "empty",
-                                        "whole.gz",     "short_data.gz", "cut.gz"};
+    DIR *d = opendir(dir);
+    struct dirent *e;
     char path[512];
 
     (void)state;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        path_of(names[i], path, sizeof path);
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        path_of(e->d_name, path, sizeof path);
         unlink(path);
     }
+    closedir(d);
     return rmdir(dir);
 }
 
@@ -297,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_idx_valid),       cmocka_unit_test(test_idx_refusals),
         cmocka_unit_test(test_idx_broken_gzip), cmocka_unit_test(test_missing_package),
         cmocka_unit_test(test_compose),         cmocka_unit_test(test_idx_sizes_and_folders),
+        cmocka_unit_test(test_source_checks),
     };
 
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
