@@ -277,6 +277,17 @@ static size_t images_file(uint8_t *buf, uint32_t n, uint32_t h, uint32_t w)
     return 16 + (size_t)n * h * w;
 }
 
+/* mf_source_load of the test split in `sub` fails with fmt, whose %s is `sub`. */
+static void expect_source_refusal(const char *sub, const char *fmt)
+{
+    char want[1200];
+    mf_source src;
+
+    snprintf(want, sizeof want, fmt, sub);
+    assert_int_equal(mf_source_load(sub, 1, &src), MTL_ERR_DATA);
+    assert_string_equal(mtl_error_message(), want);
+}
+
 /*
  * The split's checks name the file as read: the ".gz" one when that is
  * what was found, the plain one otherwise.
@@ -287,7 +298,7 @@ static void test_source_checks(void **state)
     static const char *const written[] = {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte",
                                           "t10k-labels-idx1-ubyte.gz"};
     static uint8_t images[16 + 2 * 28 * 28], labels[16];
-    char sub[512], want[1200];
+    char sub[512];
     mf_source src;
 
     (void)state;
@@ -297,27 +308,19 @@ static void test_source_checks(void **state)
     /* images of 28 x 27, gzip-compressed */
     write_file("split/t10k-images-idx3-ubyte.gz", images, images_file(images, 2, 28, 27));
     write_file("split/t10k-labels-idx1-ubyte", labels, labels_file(labels, good, 2));
-    snprintf(want, sizeof want,
-             "data: '%s/t10k-images-idx3-ubyte.gz': images of 28 x 27 (expected 28 x 28)", sub);
-    assert_int_equal(mf_source_load(sub, 1, &src), MTL_ERR_DATA);
-    assert_string_equal(mtl_error_message(), want);
+    expect_source_refusal(
+        sub, "data: '%s/t10k-images-idx3-ubyte.gz': images of 28 x 27 (expected 28 x 28)");
 
     /* the right images; a label of 10, in the plain file */
     write_file("split/t10k-images-idx3-ubyte.gz", images, images_file(images, 2, 28, 28));
     write_file("split/t10k-labels-idx1-ubyte", labels, labels_file(labels, bad, 2));
-    snprintf(want, sizeof want,
-             "data: '%s/t10k-labels-idx1-ubyte': label 1 is 10 (expected 0 to 9)", sub);
-    assert_int_equal(mf_source_load(sub, 1, &src), MTL_ERR_DATA);
-    assert_string_equal(mtl_error_message(), want);
+    expect_source_refusal(sub,
+                          "data: '%s/t10k-labels-idx1-ubyte': label 1 is 10 (expected 0 to 9)");
 
     /* name.gz is read where both exist: three labels there, for two images */
     write_file("split/t10k-labels-idx1-ubyte.gz", labels, labels_file(labels, three, 3));
-    snprintf(want, sizeof want,
-             "data: '%s/t10k-labels-idx1-ubyte.gz': 3 labels for 2 images (expected one per "
-             "image)",
-             sub);
-    assert_int_equal(mf_source_load(sub, 1, &src), MTL_ERR_DATA);
-    assert_string_equal(mtl_error_message(), want);
+    expect_source_refusal(sub, "data: '%s/t10k-labels-idx1-ubyte.gz': 3 labels for 2 images "
+                               "(expected one per image)");
 
     /* and the good labels load */
     write_file("split/t10k-labels-idx1-ubyte.gz", labels, labels_file(labels, good, 2));
