@@ -56,9 +56,15 @@ static mtl_status malformed(const char *path, const char *what)
                          path, what);
 }
 
+/* Python's blanks between tokens: a dict's literal may span lines. */
+static int blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\f' || c == '\n' || c == '\r';
+}
+
 static const char *skip_blanks(const char *p)
 {
-    while (*p == ' ')
+    while (blank(*p))
         p++;
     return p;
 }
@@ -110,7 +116,7 @@ static int quoted(const char **p, char *out, size_t cap)
 /* The end of a Python word: what may follow True, False or a number. */
 static int word_ends(char c)
 {
-    return c == ' ' || c == ',' || c == '}' || c == ')';
+    return blank(c) || c == ',' || c == '}' || c == ')';
 }
 
 /* 'descr': a quoted dtype string. */
@@ -187,8 +193,8 @@ static mtl_status parse_shape(const char *path, const char **pp, nyu_npy_header 
 
 /*
  * The header's dict: exactly the keys 'descr', 'fortran_order' and 'shape',
- * each once, in any order, as numpy.load requires; after the closing brace
- * only the padding blanks and the final newline.
+ * each once, in any order, as numpy.load requires; blanks (spaces, tabs,
+ * newlines) between the tokens, and after the closing brace only blanks.
  */
 static mtl_status parse_dict(const char *path, const char *text, nyu_npy_header *hdr)
 {
@@ -235,8 +241,6 @@ static mtl_status parse_dict(const char *path, const char *text, nyu_npy_header 
         if (!seen[i])
             return malformed(path, missing[i]);
     p = skip_blanks(p + 1);
-    if (*p == '\n')
-        p++;
     if (*p != '\0')
         return malformed(path, "text after the dict");
     return MTL_OK;
