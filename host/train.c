@@ -101,9 +101,10 @@ static int64_t kill_after_from_env(int *sig)
     const char *s = getenv("MTL_TEST_KILL_AFTER_STEPS");
     const char *name = getenv("MTL_TEST_KILL_SIGNAL");
 
-    *sig = !name ? SIGKILL : strcmp(name, "INT") == 0 ? SIGINT
-                         : strcmp(name, "TERM") == 0 ? SIGTERM
-                                                      : SIGKILL;
+    *sig = !name                       ? SIGKILL
+           : strcmp(name, "INT") == 0  ? SIGINT
+           : strcmp(name, "TERM") == 0 ? SIGTERM
+                                       : SIGKILL;
     return s && *s ? strtoll(s, NULL, 10) : 0;
 }
 

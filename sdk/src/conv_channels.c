@@ -33,7 +33,8 @@ mtl_tensor *mtl_concat_channels(mtl_graph *g, int n, mtl_tensor *const *items)
     if (!g || g->status != MTL_OK)
         return NULL;
     if (n < 1 || !items)
-        return mtl_graph_fail(g, MTL_ERR_INVALID, "conv: %s: no items (expected n >= 1 and an array of them, "
+        return mtl_graph_fail(g, MTL_ERR_INVALID,
+                              "conv: %s: no items (expected n >= 1 and an array of them, "
                               "got n = %d%s)",
                               op, n, items ? "" : " and NULL");
     if (!conv_operands_ok(g, op, n, items) || !conv_check_items(g, op, n, items, 1, &channels))

@@ -57,8 +57,8 @@ int conv_check_image(mtl_graph *g, const char *op, const char *what, const mtl_t
     return 0;
 }
 
-int conv_check_items(mtl_graph *g, const char *op, int n, mtl_tensor *const *items,
-                     int allow_flat, int64_t *channels)
+int conv_check_items(mtl_graph *g, const char *op, int n, mtl_tensor *const *items, int allow_flat,
+                     int64_t *channels)
 {
     const mtl_tensor *first = items[0];
 

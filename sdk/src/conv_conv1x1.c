@@ -76,7 +76,8 @@ mtl_tensor *mtl_conv2d_1x1_concat(mtl_graph *g, int n, mtl_tensor *const *xs, mt
     if (!g || g->status != MTL_OK)
         return NULL;
     if (n < 1 || !xs)
-        return mtl_graph_fail(g, MTL_ERR_INVALID, "conv: %s: no items (expected n >= 1 and an array of them, "
+        return mtl_graph_fail(g, MTL_ERR_INVALID,
+                              "conv: %s: no items (expected n >= 1 and an array of them, "
                               "got n = %d%s)",
                               op, n, xs ? "" : " and NULL");
     for (int i = 0; i < n; i++)

@@ -81,8 +81,8 @@ int conv_check_image(mtl_graph *g, const char *op, const char *what, const mtl_t
  * *channels to their channels together.  Records "conv: OP: item I differs
  * outside the channels (..)" on a mismatch.
  */
-int conv_check_items(mtl_graph *g, const char *op, int n, mtl_tensor *const *items,
-                     int allow_flat, int64_t *channels);
+int conv_check_items(mtl_graph *g, const char *op, int n, mtl_tensor *const *items, int allow_flat,
+                     int64_t *channels);
 
 /*
  * Checks that t is a vector [n]; records "conv: OP: WHAT has shape [..]

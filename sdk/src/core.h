@@ -83,13 +83,13 @@ typedef struct mtl_free_acc {
 
 struct mtl_graph {
     const mtl_backend *be;
-    mtl_arena meta;         /* tensors, nodes: host memory */
-    mtl_arena data;         /* tensor values and gradients: backend memory */
-    mtl_node *tape;         /* the most recent node */
-    mtl_retained *retained; /* tensors whose gradient is kept */
+    mtl_arena meta;           /* tensors, nodes: host memory */
+    mtl_arena data;           /* tensor values and gradients: backend memory */
+    mtl_node *tape;           /* the most recent node */
+    mtl_retained *retained;   /* tensors whose gradient is kept */
     mtl_free_acc *free_accs;  /* accumulators whose tensor's producer has run, this pass */
     mtl_free_acc *spare_accs; /* unused records for free_accs (meta memory) */
-    uint32_t pass;          /* the current (or last) backward pass, from 1 */
+    uint32_t pass;            /* the current (or last) backward pass, from 1 */
     int recording;
     int backward_nomem; /* an allocation failed in the current backward pass */
     mtl_status status;  /* the first error since the last reset */

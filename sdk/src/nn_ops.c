@@ -154,7 +154,8 @@ mtl_tensor *mtl_concat(mtl_graph *g, int n, mtl_tensor *const *items)
     if (!g || g->status != MTL_OK)
         return NULL;
     if (n < 1 || !items) {
-        mtl_graph_fail(g, MTL_ERR_INVALID, "nn: mtl_concat: no items (expected n >= 1 and an array of them, "
+        mtl_graph_fail(g, MTL_ERR_INVALID,
+                       "nn: mtl_concat: no items (expected n >= 1 and an array of them, "
                        "got n = %d%s)",
                        n, items ? "" : " and NULL");
         return NULL;

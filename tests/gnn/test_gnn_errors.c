@@ -82,7 +82,8 @@ static void test_concat_errors(void **state)
                  "nn: mtl_concat: item 1 differs before the last dimension (expected the "
                  "leading dimensions of [2, 2], got [3, 2])");
     assert_null(mtl_concat(e->g, 0, NULL));
-    expect_error(e, MTL_ERR_INVALID, "nn: mtl_concat: no items (expected n >= 1 and an array of them, got n = 0 "
+    expect_error(e, MTL_ERR_INVALID,
+                 "nn: mtl_concat: no items (expected n >= 1 and an array of them, got n = 0 "
                  "and NULL)");
 }
 

@@ -653,7 +653,8 @@ static void test_json_string(void **state)
     expect_json("plain", "\"plain\"");
     expect_json("a\"b\\c\n\x7f", "\"a\\\"b\\\\c\\u000a\\u007f\"");
     /* valid UTF-8 passes through: 2, 3 and 4 bytes */
-    expect_json("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+    expect_json("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+                "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
     /* a Latin-1 byte, a cut sequence, an overlong form, a surrogate, past U+10FFFF */
     expect_json("caf\xe9/x", "\"caf\\u00e9/x\"");
     expect_json("\xe2\x82", "\"\\u00e2\\u0082\"");

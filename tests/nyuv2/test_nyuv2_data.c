@@ -399,7 +399,8 @@ static void test_strict_header(void **state)
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (24, 32), '\x1b[31m\x7f\xe9': 1}",
          "unknown key '\\x1b[31m\\x7f\\xe9'"},
     };
-    static const char nul_after[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (24, 32)}\0x";
+    static const char nul_after[] =
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (24, 32)}\0x";
     char dir[256], path[512];
 
     (void)state;
