@@ -12,6 +12,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,19 +404,30 @@ mtl_status nyu_npy_check_shape(const char *path, const nyu_npy_header *hdr, int 
 }
 
 /* float64 values converted in chunks, so no second full-size buffer is needed. */
-static int read_doubles(FILE *f, float *dst, size_t numel)
+/*
+ * float64 values into float32; 0 on a short read.  *beyond is the index of
+ * the first finite value too large for float32 (it would become infinite),
+ * SIZE_MAX when there is none.
+ */
+static int read_doubles(FILE *f, float *dst, size_t numel, size_t *beyond, double *value)
 {
     double chunk[4096];
+    size_t done = 0;
 
-    while (numel > 0) {
-        size_t n = numel < 4096 ? numel : 4096;
+    *beyond = SIZE_MAX;
+    while (done < numel) {
+        size_t n = numel - done < 4096 ? numel - done : 4096;
 
         if (fread(chunk, sizeof(double), n, f) != n)
             return 0;
-        for (size_t i = 0; i < n; i++)
-            dst[i] = (float)chunk[i];
-        dst += n;
-        numel -= n;
+        for (size_t i = 0; i < n; i++) {
+            dst[done + i] = (float)chunk[i];
+            if (*beyond == SIZE_MAX && isinf(dst[done + i]) && isfinite(chunk[i])) {
+                *beyond = done + i;
+                *value = chunk[i];
+            }
+        }
+        done += n;
     }
     return 1;
 }
@@ -421,6 +435,8 @@ static int read_doubles(FILE *f, float *dst, size_t numel)
 mtl_status nyu_npy_read_data(const char *path, const nyu_npy_header *hdr, float *dst, size_t numel)
 {
     FILE *f = fopen(path, "rb");
+    size_t beyond = SIZE_MAX;
+    double value = 0.0;
     int ok;
 
     if (!f)
@@ -431,9 +447,14 @@ mtl_status nyu_npy_read_data(const char *path, const nyu_npy_header *hdr, float 
     if (ok && hdr->item_size == 4)
         ok = fread(dst, sizeof(float), numel, f) == numel;
     else if (ok)
-        ok = read_doubles(f, dst, numel);
+        ok = read_doubles(f, dst, numel, &beyond, &value);
     fclose(f);
     if (!ok)
         return mtl_error_set(MTL_ERR_IO, "data: cannot read %zu values from '%s'", numel, path);
+    if (beyond != SIZE_MAX)
+        return mtl_error_set(MTL_ERR_DATA,
+                             "data: '%s': element %zu is %g, beyond float32's range (expected a "
+                             "magnitude of at most %g)",
+                             path, beyond, value, (double)FLT_MAX);
     return MTL_OK;
 }

@@ -57,7 +57,8 @@ mtl_status nyu_npy_check_shape(const char *path, const nyu_npy_header *hdr, int 
 
 /*
  * Reads the values of a checked file (header from nyu_npy_read_header)
- * into dst as float32: numel values, float64 files converted.
+ * into dst as float32: numel values, float64 files converted (a finite
+ * value beyond float32's range is refused, naming the element).
  */
 mtl_status nyu_npy_read_data(const char *path, const nyu_npy_header *hdr, float *dst, size_t numel);
 

@@ -557,6 +557,43 @@ static void test_bad_values(void **state)
                      "-inf)");
 }
 
+/*
+ * A float64 value too large for float32 is refused as such, with the file's
+ * value (it would otherwise be reported as the infinity it converts to).
+ */
+static void test_float64_beyond_float32(void **state)
+{
+    static const double huge[2] = {1e300, -3.5e38};
+    char dir[256], path[512];
+    nyu_dataset ds;
+    nyu_scene s;
+
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        FILE *f;
+
+        fresh_layout(dir, sizeof dir, 1);
+        snprintf(path, sizeof path, "%s/val/depth/1.npy", dir);
+        f = fopen(path, "r+b");
+        assert_non_null(f);
+        /* element 7 of H x W: 8 bytes each, counted back from the end */
+        assert_int_equal(fseek(f, -(long)((H * W - 7) * 8), SEEK_END), 0);
+        assert_int_equal(fwrite(&huge[i], sizeof huge[i], 1, f), 1);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(nyu_dataset_open(&ds, dir), MTL_OK);
+        assert_int_equal(nyu_scene_alloc(&s, H, W), MTL_OK);
+        assert_int_equal(nyu_scene_read(&ds, &ds.test, 1, &s), MTL_ERR_DATA);
+        snprintf(msg, sizeof msg,
+                 "data: '%s': element 7 is %s, beyond float32's range (expected a magnitude of "
+                 "at most 3.40282e+38)",
+                 path, i == 0 ? "1e+300" : "-3.5e+38");
+        assert_string_equal(mtl_error_message(), msg);
+        nyu_scene_free(&s);
+        nyu_dataset_close(&ds);
+        tree_remove(dir);
+    }
+}
+
 /* Scene sizes whose buffers' byte counts would wrap are refused. */
 static void test_scene_too_large(void **state)
 {
@@ -575,12 +612,19 @@ static void test_scene_too_large(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_open_and_read),   cmocka_unit_test(test_float64_files),
-        cmocka_unit_test(test_version2_header), cmocka_unit_test(test_no_data),
-        cmocka_unit_test(test_missing_file),    cmocka_unit_test(test_wrong_shape),
-        cmocka_unit_test(test_wrong_dtype),     cmocka_unit_test(test_bad_header),
-        cmocka_unit_test(test_strict_header),   cmocka_unit_test(test_long_version2_header),
-        cmocka_unit_test(test_not_files),       cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_open_and_read),
+        cmocka_unit_test(test_float64_files),
+        cmocka_unit_test(test_float64_beyond_float32),
+        cmocka_unit_test(test_version2_header),
+        cmocka_unit_test(test_no_data),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_wrong_shape),
+        cmocka_unit_test(test_wrong_dtype),
+        cmocka_unit_test(test_bad_header),
+        cmocka_unit_test(test_strict_header),
+        cmocka_unit_test(test_long_version2_header),
+        cmocka_unit_test(test_not_files),
+        cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_scene_too_large),
     };
 
