@@ -142,8 +142,8 @@ static mtl_status read_header(idx_stream *s, int ndim, mf_idx *out)
     if (got >= 4 && (magic = big_endian(head)) != expected)
         return mtl_error_set(MTL_ERR_DATA,
                              "idx: '%s': bad magic number (expected 0x%08x, unsigned bytes in %d "
-                             "dimensions, got 0x%08x)",
-                             path, expected, ndim, magic);
+                             "dimension%s, got 0x%08x)",
+                             path, expected, ndim, ndim == 1 ? "" : "s", magic);
     if (got < want)
         return mtl_error_set(MTL_ERR_DATA,
                              "idx: '%s': truncated header (expected %lld bytes, got %lld)", path,

@@ -51,8 +51,12 @@ typedef struct mf_source {
 /*
  * Loads the official training (test = 0) or test (test = 1) split from
  * `dir`: train-images-idx3-ubyte and train-labels-idx1-ubyte (t10k-* for
- * the test split), each with or without ".gz".  A missing file gives one
- * MTL_ERR_DATA line that names the Debian package to install.
+ * the test split), each name.gz when it exists, else name.  A file missing
+ * in both forms gives one MTL_ERR_DATA line that names the Debian package to
+ * install; a path that stat() cannot look at (a folder without search
+ * permission, a symbolic link loop...) gives MTL_ERR_IO and a symbolic link
+ * to a missing file MTL_ERR_DATA, each naming the path (never a fallback to
+ * name).
  */
 mtl_status mf_source_load(const char *dir, int test, mf_source *out);
 void mf_source_free(mf_source *src);

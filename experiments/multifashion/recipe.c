@@ -3,6 +3,9 @@
  * validation items, the seeded pairing and the composition of each pair
  * into one 28 x 28 image.
  */
+#define _POSIX_C_SOURCE 200809L /* lstat */
+
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,28 +18,60 @@ enum { STREAM_HOLDOUT = 1, STREAM_PAIR_TRAIN = 2, STREAM_PAIR_VAL = 3, STREAM_PA
 
 /* ---- the official files -------------------------------------------------- */
 
-/* dir/name or dir/name.gz, whichever exists, into path; 0 when neither does. */
-static int find_file(const char *dir, const char *name, char *path, size_t cap)
+/*
+ * Whether path exists, into *found: MTL_OK with *found 0 only when nothing
+ * is there in any form (stat and lstat both say ENOENT).  Any other failure
+ * of stat (no search permission on a folder, a symbolic link loop, a file
+ * where a folder is expected...) and a symbolic link to a missing file are
+ * refused, naming path, so that they never pass for "not there".
+ */
+static mtl_status probe(const char *path, int *found)
 {
     struct stat st;
 
-    snprintf(path, cap, "%s/%s.gz", dir, name);
-    if (stat(path, &st) == 0)
-        return 1;
-    snprintf(path, cap, "%s/%s", dir, name);
-    return stat(path, &st) == 0;
+    *found = 0;
+    if (stat(path, &st) == 0) {
+        *found = 1;
+        return MTL_OK;
+    }
+    if (errno != ENOENT)
+        return mtl_error_set(MTL_ERR_IO, "data: cannot read '%s': %s", path, strerror(errno));
+    if (lstat(path, &st) == 0)
+        return mtl_error_set(MTL_ERR_DATA, "data: '%s' is a symbolic link to a missing file", path);
+    if (errno != ENOENT)
+        return mtl_error_set(MTL_ERR_IO, "data: cannot read '%s': %s", path, strerror(errno));
+    return MTL_OK;
+}
+
+/*
+ * dir/name.gz, else dir/name, into path (the first that exists); a refusal
+ * from probe() for the first one stops there (a broken name.gz does not fall
+ * back to name), and neither existing gives the missing-package message.
+ */
+static mtl_status find_file(const char *dir, const char *name, char *path, size_t cap)
+{
+    static const char *const suffixes[] = {".gz", ""};
+    mtl_status st;
+    int found;
+
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(path, cap, "%s/%s%s", dir, name, suffixes[i]);
+        if ((st = probe(path, &found)) != MTL_OK || found)
+            return st;
+    }
+    return mtl_error_set(MTL_ERR_DATA,
+                         "data: Fashion-MNIST not found: no '%s' or '%s.gz' in '%s' (install "
+                         "the Debian package dataset-fashion-mnist, or set task.data_dir)",
+                         name, name, dir);
 }
 
 /* Loads dir/name(.gz) into out; path receives the file read, for later messages. */
 static mtl_status load_file(const char *dir, const char *name, int ndim, mf_idx *out, char *path,
                             size_t cap)
 {
-    if (!find_file(dir, name, path, cap))
-        return mtl_error_set(MTL_ERR_DATA,
-                             "data: Fashion-MNIST not found: no '%s' or '%s.gz' in '%s' (install "
-                             "the Debian package dataset-fashion-mnist, or set task.data_dir)",
-                             name, name, dir);
-    return mf_idx_load(path, ndim, out);
+    mtl_status st = find_file(dir, name, path, cap);
+
+    return st != MTL_OK ? st : mf_idx_load(path, ndim, out);
 }
 
 /*

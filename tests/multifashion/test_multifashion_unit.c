@@ -117,14 +117,14 @@ static void test_idx_refusals(void **state)
     write_file("bad_magic", buf, n);
     expect_refusal("bad_magic", 1, MTL_ERR_DATA,
                    "idx: '%s': bad magic number (expected 0x00000801, unsigned bytes in 1 "
-                   "dimensions, got 0x00000803)");
+                   "dimension, got 0x00000803)");
     /* float data (type 0x0d) */
     buf[3] = 1;
     buf[2] = 0x0d;
     write_file("bad_type.gz", buf, n);
     expect_refusal("bad_type.gz", 1, MTL_ERR_DATA,
                    "idx: '%s': bad magic number (expected 0x00000801, unsigned bytes in 1 "
-                   "dimensions, got 0x00000d01)");
+                   "dimension, got 0x00000d01)");
     buf[2] = 8;
 
     write_file("short_header", buf, 6);
@@ -277,14 +277,14 @@ static size_t images_file(uint8_t *buf, uint32_t n, uint32_t h, uint32_t w)
     return 16 + (size_t)n * h * w;
 }
 
-/* mf_source_load of the test split in `sub` fails with fmt, whose %s is `sub`. */
-static void expect_source_refusal(const char *sub, const char *fmt)
+/* mf_source_load of the test split in `sub` fails with status and fmt, whose %s is `sub`. */
+static void expect_source_refusal(const char *sub, mtl_status status, const char *fmt)
 {
     char want[1200];
     mf_source src;
 
     snprintf(want, sizeof want, fmt, sub);
-    assert_int_equal(mf_source_load(sub, 1, &src), MTL_ERR_DATA);
+    assert_int_equal(mf_source_load(sub, 1, &src), status);
     assert_string_equal(mtl_error_message(), want);
 }
 
@@ -309,18 +309,20 @@ static void test_source_checks(void **state)
     write_file("split/t10k-images-idx3-ubyte.gz", images, images_file(images, 2, 28, 27));
     write_file("split/t10k-labels-idx1-ubyte", labels, labels_file(labels, good, 2));
     expect_source_refusal(
-        sub, "data: '%s/t10k-images-idx3-ubyte.gz': images of 28 x 27 (expected 28 x 28)");
+        sub, MTL_ERR_DATA,
+        "data: '%s/t10k-images-idx3-ubyte.gz': images of 28 x 27 (expected 28 x 28)");
 
     /* the right images; a label of 10, in the plain file */
     write_file("split/t10k-images-idx3-ubyte.gz", images, images_file(images, 2, 28, 28));
     write_file("split/t10k-labels-idx1-ubyte", labels, labels_file(labels, bad, 2));
-    expect_source_refusal(sub,
+    expect_source_refusal(sub, MTL_ERR_DATA,
                           "data: '%s/t10k-labels-idx1-ubyte': label 1 is 10 (expected 0 to 9)");
 
     /* name.gz is read where both exist: three labels there, for two images */
     write_file("split/t10k-labels-idx1-ubyte.gz", labels, labels_file(labels, three, 3));
-    expect_source_refusal(sub, "data: '%s/t10k-labels-idx1-ubyte.gz': 3 labels for 2 images "
-                               "(expected one per image)");
+    expect_source_refusal(sub, MTL_ERR_DATA,
+                          "data: '%s/t10k-labels-idx1-ubyte.gz': 3 labels for 2 images "
+                          "(expected one per image)");
 
     /* and the good labels load */
     write_file("split/t10k-labels-idx1-ubyte.gz", labels, labels_file(labels, good, 2));
@@ -333,6 +335,68 @@ static void test_source_checks(void **state)
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", sub, written[i]);
         assert_int_equal(unlink(path), 0);
+    }
+    assert_int_equal(rmdir(sub), 0);
+}
+
+/*
+ * What stat() cannot see through is refused, naming the file, and never
+ * taken for a missing file: a symbolic link to a missing file (a dangling
+ * name.gz does not fall back to a valid name), a symbolic link loop, and a
+ * data folder that is a file.  (No search permission on the folder is
+ * refused the same way, with "Permission denied"; it cannot be tested as
+ * root.)
+ */
+static void test_source_links(void **state)
+{
+    static const uint8_t good[2] = {0, 9};
+    static const char *const written[] = {"t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte",
+                                          "t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte"};
+    static uint8_t images[16 + 2 * 28 * 28], labels[16];
+    char sub[512], path[1024], file[512];
+    mf_source src;
+
+    (void)state;
+    path_of("links", sub, sizeof sub);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    write_file("links/t10k-images-idx3-ubyte", images, images_file(images, 2, 28, 28));
+    write_file("links/t10k-labels-idx1-ubyte", labels, labels_file(labels, good, 2));
+    assert_int_equal(mf_source_load(sub, 1, &src), MTL_OK);
+    mf_source_free(&src);
+
+    /* a dangling images .gz beside valid plain images */
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte.gz", sub);
+    assert_int_equal(symlink("nowhere.gz", path), 0);
+    expect_source_refusal(
+        sub, MTL_ERR_DATA,
+        "data: '%s/t10k-images-idx3-ubyte.gz' is a symbolic link to a missing file");
+    assert_int_equal(unlink(path), 0);
+
+    /* a dangling plain labels file, no labels .gz */
+    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte", sub);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(symlink("nowhere", path), 0);
+    expect_source_refusal(sub, MTL_ERR_DATA,
+                          "data: '%s/t10k-labels-idx1-ubyte' is a symbolic link to a missing "
+                          "file");
+    assert_int_equal(unlink(path), 0);
+    write_file("links/t10k-labels-idx1-ubyte", labels, labels_file(labels, good, 2));
+
+    /* a labels .gz that is a link to itself, beside valid plain labels */
+    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte.gz", sub);
+    assert_int_equal(symlink("t10k-labels-idx1-ubyte.gz", path), 0);
+    expect_source_refusal(sub, MTL_ERR_IO,
+                          "data: cannot read '%s/t10k-labels-idx1-ubyte.gz': Too many levels of "
+                          "symbolic links");
+
+    /* a data folder that is a file */
+    path_of("links/t10k-images-idx3-ubyte", file, sizeof file);
+    expect_source_refusal(file, MTL_ERR_IO,
+                          "data: cannot read '%s/t10k-images-idx3-ubyte.gz': Not a directory");
+
+    for (size_t i = 0; i < sizeof written / sizeof written[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", sub, written[i]);
+        unlink(path); /* the images .gz is already gone */
     }
     assert_int_equal(rmdir(sub), 0);
 }
@@ -436,7 +500,7 @@ int main(void)
         cmocka_unit_test(test_idx_valid),       cmocka_unit_test(test_idx_refusals),
         cmocka_unit_test(test_idx_broken_gzip), cmocka_unit_test(test_missing_package),
         cmocka_unit_test(test_compose),         cmocka_unit_test(test_idx_sizes_and_folders),
-        cmocka_unit_test(test_source_checks),
+        cmocka_unit_test(test_source_checks),   cmocka_unit_test(test_source_links),
     };
 
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
