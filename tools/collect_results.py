@@ -16,7 +16,10 @@ method, all on the same task.  The table has one row per method with:
 Without -o the Markdown table is printed; with -o OUT it is written to
 OUT.md and the same table to OUT.csv (a trailing .md or .csv of OUT is
 dropped), each under a temporary name renamed into place.  Problems end the
-script with one line on stderr and exit status 1.
+script with one line on stderr and exit status 1: among them a run folder
+given twice, a run.json or results.csv that is not a regular file (a FIFO,
+a directory, a device; symbolic links are followed) or is over 16 MiB, and
+a run.json nested too deeply to read.
 """
 
 import argparse
@@ -25,10 +28,13 @@ import io
 import json
 import math
 import os
+import stat
 import sys
 
 PROG = "collect_results"
 UP, DOWN = "\u2191", "\u2193"
+MAX_BYTES = 16 << 20  # the most read of run.json or results.csv (a run's are a few KiB)
+MAX_DIGITS = 4300  # the longest integer read from run.json (Python 3.11's limit, on any python)
 
 
 class CollectError(Exception):
@@ -42,13 +48,65 @@ def number(text):
         return math.nan
 
 
+def json_type(value):
+    """The JSON name of a parsed value's type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def file_kind(mode):
+    """What a file that is not a regular one is, from its st_mode."""
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def read_bytes(run_dir, name):
+    """The bytes of RUN_DIR/NAME, a regular file (after symbolic links) of at most
+    MAX_BYTES; it is opened without blocking, so a FIFO put in its place cannot
+    hang the script."""
+    path = os.path.join(run_dir, name)
+    shown = f"{run_dir}/{name}"
+
+    def check_stat(st):
+        if not stat.S_ISREG(st.st_mode):
+            raise CollectError(f"{shown} is {file_kind(st.st_mode)} (expected a regular file)")
+        if st.st_size > MAX_BYTES:
+            raise CollectError(f"{shown} is too large ({st.st_size} bytes, expected at most "
+                               f"{MAX_BYTES >> 20} MiB)")
+
+    try:
+        check_stat(os.stat(path))  # before opening: opening a device may do something
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as f:
+            check_stat(os.fstat(f.fileno()))  # what was opened, should it have been replaced
+            data = f.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise CollectError(f"{run_dir}: {e.filename or path}: {e.strerror.lower()} "
+                           "(expected a finished mtlhost run)") from None
+    if len(data) > MAX_BYTES:  # grew since the stat
+        raise CollectError(f"{shown} is too large (over {MAX_BYTES} bytes, expected at most "
+                           f"{MAX_BYTES >> 20} MiB)")
+    return data
+
+
 def check_run_info(run_dir, info):
     """run.json has what the table needs: the task and method names and the metrics."""
     def bad(what):
         return CollectError(f"{run_dir}/run.json: {what} (expected the object mtlhost writes)")
 
     if not isinstance(info, dict):
-        raise bad(f"a JSON {type(info).__name__}, not an object")
+        raise bad(f"a JSON {json_type(info)}, not an object")
     for key in ("task", "method"):
         part = info.get(key)
         if not isinstance(part, dict) or not isinstance(part.get("name"), str):
@@ -62,19 +120,26 @@ def check_run_info(run_dir, info):
 
 def read_run(run_dir):
     """(run.json's content, the row of results.csv to report) of one run."""
-    def missing(e):
-        return CollectError(f"{run_dir}: {e.filename}: {e.strerror.lower()} "
-                            "(expected a finished mtlhost run)")
+    shown = f"{run_dir}/run.json"
 
+    def integer(digits):
+        if len(digits.lstrip("-")) > MAX_DIGITS:
+            raise CollectError(f"{shown}: a number of {len(digits.lstrip('-'))} digits "
+                               "(expected the object mtlhost writes)")
+        return int(digits)
+
+    data = read_bytes(run_dir, "run.json")
     try:
-        with open(os.path.join(run_dir, "run.json"), encoding="utf-8") as f:
-            info = json.load(f)
-    except OSError as e:
-        raise missing(e) from None
+        info = json.loads(data.decode("utf-8"), parse_int=integer)
     except UnicodeDecodeError as e:
-        raise CollectError(f"{run_dir}/run.json: not UTF-8 text (byte {e.start})") from None
+        raise CollectError(f"{shown}: not UTF-8 text (byte {e.start})") from None
     except json.JSONDecodeError as e:
-        raise CollectError(f"{run_dir}/run.json: not JSON: {e.msg} at line {e.lineno}") from None
+        raise CollectError(f"{shown}: not JSON: {e.msg} at line {e.lineno}") from None
+    except RecursionError:
+        raise CollectError(f"{shown}: nested too deeply "
+                           "(expected the object mtlhost writes)") from None
+    except ValueError as e:
+        raise CollectError(f"{shown}: not JSON: {e}") from None
     check_run_info(run_dir, info)
     # A run that failed or was killed has no results.csv yet: say why.
     status = info.get("status", "finished")
@@ -83,16 +148,14 @@ def read_run(run_dir):
         said = isinstance(error, str) and error
         why = (f"{status}: {error}" if status in ("failed", "interrupted") and said
                else f"{status} (no error recorded)" if status in ("failed", "interrupted")
-               else f"did not finish (status '{status}': still going, or killed)")
+               else f"did not finish (status {json.dumps(status)}: still going, or killed)")
         why = "was " + why if status == "interrupted" else why
         raise CollectError(f"{run_dir}: the run {why} (expected a finished mtlhost run)")
+    data = read_bytes(run_dir, "results.csv")
     try:
-        with open(os.path.join(run_dir, "results.csv"), newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            columns = reader.fieldnames or []
-    except OSError as e:
-        raise missing(e) from None
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+        rows = list(reader)
+        columns = reader.fieldnames or []
     except (UnicodeDecodeError, csv.Error) as e:
         raise CollectError(f"{run_dir}/results.csv: not a CSV table: {e}") from None
     if not rows:
@@ -207,6 +270,13 @@ def main(argv=None):
     parser.add_argument("-o", "--output", metavar="OUT")
     args = parser.parse_args(argv)
     try:
+        seen = {}  # realpath -> the first RUN_DIR that names it
+        for d in args.run_dirs:
+            key = os.path.realpath(d)
+            if key in seen:
+                also = "" if seen[key] == d else f" (the same folder as {seen[key]})"
+                raise CollectError(f"{d} is given twice{also}")
+            seen[key] = d
         runs = [(d, *read_run(d)) for d in args.run_dirs]
         check_same_task(runs)
         header, rows = build_table(runs)

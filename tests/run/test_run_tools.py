@@ -48,9 +48,9 @@ def make_run(root, name, method, task, values, delta, trials=1, status="finished
     return run
 
 
-def tool(source, name, *args):
+def tool(source, name, *args, timeout=None):
     return subprocess.run([sys.executable, os.path.join(source, "tools", name), *args],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def main(source):
@@ -91,8 +91,9 @@ def main(source):
         k = make_run(tmp, "k", "ls", "nyuv2", (1, 2), 0, status="running")
         os.remove(os.path.join(k, "results.csv"))
         r = tool(source, "collect_results.py", k)
-        check(r.returncode == 1 and "did not finish (status 'running'" in r.stderr,
-              r.stderr)
+        check(r.returncode == 1 and r.stderr == f"collect_results: {k}: the run did not finish "
+              "(status \"running\": still going, or killed) (expected a finished mtlhost run)\n",
+              f"refusal: {r.stderr!r}")
         r = tool(source, "collect_results.py", os.path.join(tmp, "none"))
         check(r.returncode == 1 and "expected a finished mtlhost run" in r.stderr, r.stderr)
 
@@ -109,8 +110,11 @@ def main(source):
             return run
 
         obj = "(expected the object mtlhost writes)"
-        refused(with_run_json("j1", b"[]"), f"/run.json: a JSON list, not an object {obj}")
-        refused(with_run_json("j2", b"null"), f"/run.json: a JSON NoneType, not an object {obj}")
+        refused(with_run_json("j1", b"[]"), f"/run.json: a JSON array, not an object {obj}")
+        refused(with_run_json("j2", b"null"), f"/run.json: a JSON null, not an object {obj}")
+        refused(with_run_json("j2b", b"true"), f"/run.json: a JSON boolean, not an object {obj}")
+        refused(with_run_json("j2n", b"1.5"), f"/run.json: a JSON number, not an object {obj}")
+        refused(with_run_json("j2s", b'"x"'), f"/run.json: a JSON string, not an object {obj}")
         refused(with_run_json("j3", b'{"method": {"name": "ls"}, "metrics": []}'),
                 f"/run.json: no 'task' with a 'name' {obj}")
         refused(with_run_json("j4", b'{"method": {"name": "ls"}, "task": {"name": "t"}, '
@@ -118,6 +122,20 @@ def main(source):
                 f"/run.json: no 'metrics' list of labels with 'higher_is_better' {obj}")
         refused(with_run_json("j5", b'{"status": "caf\xe9"}'),
                 "/run.json: not UTF-8 text (byte 15)")
+        # A status that is not a string is shown as JSON, never as Python's repr.
+        ls = make_run(tmp, "ls", "ls", "nyuv2", (1, 2), 0, status=["finished"])
+        refused(ls, ': the run did not finish (status ["finished"]: still going, or killed) '
+                    "(expected a finished mtlhost run)")
+        # Nesting deeper than python's recursion allows, and an integer longer than
+        # Python 3.11 reads, are refused naming the file (not a RecursionError or
+        # ValueError traceback).
+        refused(with_run_json("deep", b"[" * 100000 + b"]" * 100000),
+                f"/run.json: nested too deeply {obj}")
+        refused(with_run_json("long", b'{"seed": ' + b"7" * 5000 + b"}"),
+                f"/run.json: a number of 5000 digits {obj}")
+        refused(with_run_json("bad", b'{"seed": 1,}'),
+                "/run.json: not JSON: Expecting property name enclosed in double quotes "
+                "at line 1")
         n = make_run(tmp, "n", "ls", "nyuv2", (1, 2), 0, status="failed", error=None)
         refused(n, ": the run failed (no error recorded) (expected a finished mtlhost run)")
         i = make_run(tmp, "i", "ls", "nyuv2", (1, 2), 0, status="interrupted",
@@ -129,6 +147,49 @@ def main(source):
             f.write("epoch,mIoU\n1,0.5\n")
         refused(t, "/results.csv has no 'trial' column (expected mtlhost's results table, "
                    "got columns ['epoch', 'mIoU'])")
+
+        # run.json and results.csv must be regular files (symbolic links followed) of at
+        # most 16 MiB: a FIFO is refused at once instead of blocking the script forever.
+        for name in ("run.json", "results.csv"):
+            p = make_run(tmp, "p_" + name, "ls", "nyuv2", (1, 2), 0)
+            os.remove(os.path.join(p, name))
+            os.mkfifo(os.path.join(p, name))
+            try:
+                r = tool(source, "collect_results.py", p, timeout=60)
+            except subprocess.TimeoutExpired:
+                check(False, f"collect_results blocked on {name} as a FIFO")
+            check(r.returncode == 1 and r.stderr == f"collect_results: {p}/{name} is a FIFO "
+                  "(expected a regular file)\n", f"refusal: {r.stderr!r}")
+        d = make_run(tmp, "d", "ls", "nyuv2", (1, 2), 0)
+        os.remove(os.path.join(d, "results.csv"))
+        os.mkdir(os.path.join(d, "results.csv"))
+        refused(d, "/results.csv is a directory (expected a regular file)")
+        z = make_run(tmp, "z", "ls", "nyuv2", (1, 2), 0)
+        os.remove(os.path.join(z, "run.json"))
+        os.symlink(os.devnull, os.path.join(z, "run.json"))
+        refused(z, "/run.json is a character device (expected a regular file)")
+        os.remove(os.path.join(z, "run.json"))
+        os.symlink(os.path.join(a, "run.json"), os.path.join(z, "run.json"))
+        r = tool(source, "collect_results.py", z)
+        check(r.returncode == 0, f"a symbolic link to a run.json: {r.stderr!r}")
+        big = make_run(tmp, "big", "ls", "nyuv2", (1, 2), 0)
+        with open(os.path.join(big, "run.json"), "ab") as f:
+            f.truncate(16 * 1024 * 1024 + 1)  # sparse: no 16 MiB written
+        refused(big, f"/run.json is too large ({16 * 1024 * 1024 + 1} bytes, expected at "
+                     "most 16 MiB)")
+
+        # The same folder twice (by realpath) is refused, not read into two rows.
+        r = tool(source, "collect_results.py", a, b, a)
+        check(r.returncode == 1 and r.stderr == f"collect_results: {a} is given twice\n",
+              f"refusal: {r.stderr!r}")
+        also = os.path.join(tmp, ".", "b", "")
+        r = tool(source, "collect_results.py", b, also)
+        check(r.returncode == 1 and r.stderr == f"collect_results: {also} is given twice "
+              f"(the same folder as {b})\n", f"refusal: {r.stderr!r}")
+        os.symlink(a, os.path.join(tmp, "a_link"))
+        r = tool(source, "collect_results.py", os.path.join(tmp, "a_link"), a)
+        check(r.returncode == 1 and r.stderr == f"collect_results: {a} is given twice "
+              f"(the same folder as {os.path.join(tmp, 'a_link')})\n", f"refusal: {r.stderr!r}")
 
         # The training figure, written atomically; a task figure run in the same process.
         fig_tool = os.path.join(tmp, "fig.py")
