@@ -248,7 +248,9 @@ void host_cli_help(host_buf *out)
                     "over --config\nover the task's defaults over the declared defaults.  [method] "
                     "and [task] keys\nare the plugins' own (see their READMEs).\n\n"
                     "exit status: 0 success, 1 the run failed, 2 usage, configuration or plugin "
-                    "error\n\n[train] keys:\n");
+                    "error,\n130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (training stops "
+                    "after the batch in\nprogress; continue with --resume DIR)\n\n[train] "
+                    "keys:\n");
     host_options_help(train, n_train, out);
     host_buf_printf(out, "\n[output] keys:\n");
     host_options_help(output, n_output, out);

@@ -622,8 +622,9 @@ mtl_status host_config_apply_defaults(host_config *cfg, const char *const *defau
 
 /*
  * inih parses the file through ini_reader_fn, which reads it line by line: it counts lines
- * (inih's handler is not told the line), keeps the raw line for messages, refuses a line
- * longer than inih's buffer (inih would cut it and read the rest as a line of its own),
+ * (inih's handler is not told the line), keeps the raw line for messages, refuses a
+ * control byte (a NUL would cut the value short where inih reads it) and a line longer than
+ * inih's buffer (inih would cut it and read the rest as a line of its own),
  * checks section names and the form of each line where they are written, stops at the first
  * error, and strips leading blanks so that an indented line is never taken for a
  * continuation of the previous value.
@@ -818,6 +819,18 @@ static char *ini_reader_fn(char *str, int num, void *stream)
                                   "got %zu)",
                                   source, INI_LINE_LIMIT, len));
         return NULL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s->line[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            char source[1100];
+            snprintf(source, sizeof source, "%s:%d", s->path, s->lineno);
+            ini_fail(s, mtl_error_set(MTL_ERR_CONFIG,
+                                      "config: bad byte in line: %s (expected text or tabs, got "
+                                      "the control byte 0x%02x at column %zu)",
+                                      source, c, i + 1));
+            return NULL;
+        }
     }
     text = s->line;
     if (s->lineno == 1 && strncmp(text, "\xef\xbb\xbf", 3) == 0)

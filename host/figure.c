@@ -115,13 +115,20 @@ void host_figure_draw(const char *tools_dir, const char *task_tool, const char *
         }
         png_scan(run_dir, &before);
         rc = host_run_program(argv, 0, host_log_quiet());
-        if (rc != 0)
+        if (rc != 0) {
+            char got[64];
+            if (rc < 0)
+                snprintf(got, sizeof got, "no process (it could not be started)");
+            else if (rc >= 256)
+                snprintf(got, sizeof got, "signal %d", rc - 256);
+            else
+                snprintf(got, sizeof got, "exit status %d", rc);
             host_log(MTL_LOG_WARN, "mtlhost",
-                     "figure: %s %s %s%s%s failed (expected exit status 0, got %d); the run's "
+                     "figure: %s %s %s%s%s failed (expected exit status 0, got %s); the run's "
                      "files are complete",
                      python, host_buf_str(&plot), run_dir, task_tool ? " --task-figure " : "",
-                     host_buf_str(&task), rc);
-        else
+                     host_buf_str(&task), got);
+        } else
             report_drawn(task_tool, run_dir, &before);
     }
     host_buf_free(&plot);

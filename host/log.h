@@ -16,8 +16,16 @@
 #define MTL_HOST_LOG_H
 
 #include <stdarg.h>
+#include <stdio.h>
 
 #include "mtl/plugin.h"
+
+/*
+ * Writes text to f with each control byte (other than a tab) as \xNN: a
+ * value from a file or the command line cannot move the cursor, set the
+ * terminal's title or end a line.  Every line of the host goes through it.
+ */
+void host_put_shown(FILE *f, const char *text);
 
 void host_log_set_verbose(int on);
 void host_log_set_quiet(int on);

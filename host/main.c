@@ -6,8 +6,9 @@
  *
  * Exit status: 0 success; 1 the run failed; 2 usage, configuration or
  * plugin loading (everything before the first training step); 128 + N
- * stopped by signal N (SIGINT, SIGTERM) during training, after the batch
- * in progress (a second signal ends the process at once).
+ * stopped by signal N (SIGINT, SIGTERM): during training, after the batch
+ * in progress; after training, with the results complete (a second signal
+ * ends the process at once).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -60,7 +61,9 @@ static int fail(int code)
     const char *msg = mtl_error_message();
 
     host_progress_clear();
-    fprintf(stderr, "mtlhost: %s\n", *msg ? msg : "unknown error");
+    fputs("mtlhost: ", stderr);
+    host_put_shown(stderr, *msg ? msg : "unknown error");
+    fputc('\n', stderr);
     return code;
 }
 
@@ -648,9 +651,9 @@ static mtl_status train_and_report(host_app *app)
 
     host_say("mtlhost: method %s, task %s, seed %lld, run directory %s", app->method_so.name,
              app->task_so.name, (long long)app->seed, app->run_dir);
+    catch_stop_signals();
     if ((st = start_outputs(app)) != MTL_OK)
         return st;
-    catch_stop_signals();
     st = host_train(&ctx);
     if (st != MTL_OK) {
         /* Keeps the epochs done so far; the failure itself is what main reports. */
@@ -687,6 +690,30 @@ static void draw_figure(const host_app *app)
         host_figure_draw(app->paths.tools_dir, app->task.info.figure_tool, app->run_dir);
 }
 
+/*
+ * A stop signal that came after training: the results are complete (run.json
+ * says "finished"), the figures not drawn if it came before them, and the
+ * exit status says the process was stopped, as the shell expects of it.
+ */
+static int finished_then_stopped(const host_app *app, int drawn)
+{
+    const char *tool = app->task.info.figure_tool;
+    const char *name = host_train_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+
+    if (!host_train_stop_signal)
+        return 0;
+    if (drawn || !output_flag(app, "output.figures"))
+        mtl_error_set(MTL_ERR_INTERRUPTED,
+                      "stopped by %s after training ended; the results are complete", name);
+    else
+        mtl_error_set(MTL_ERR_INTERRUPTED,
+                      "stopped by %s after training ended; the results are complete, the "
+                      "figures not drawn (to draw them: python3 %s/plot_run.py %s%s%s%s%s)",
+                      name, app->paths.tools_dir, app->run_dir, tool ? " --task-figure " : "",
+                      tool ? app->paths.tools_dir : "", tool ? "/" : "", tool ? tool : "");
+    return fail(128 + host_train_stop_signal);
+}
+
 static void cleanup(host_app *app)
 {
     host_ckpt_free(&app->ckpt);
@@ -703,15 +730,19 @@ static void cleanup(host_app *app)
 
 static int run(host_app *app)
 {
+    int drawn;
+
     if (setup(app) != MTL_OK)
         return fail(EXIT_USAGE);
     if (train_and_report(app) != MTL_OK)
         return fail(app->info.status && strcmp(app->info.status, "interrupted") == 0
                         ? 128 + host_train_stop_signal
                         : EXIT_RUN_FAILED);
-    draw_figure(app);
+    drawn = !host_train_stop_signal;
+    if (drawn)
+        draw_figure(app);
     host_summary("mtlhost: done: %s/results.md", app->run_dir);
-    return 0;
+    return finished_then_stopped(app, drawn);
 }
 
 static int dispatch(host_app *app)

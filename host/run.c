@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@ typedef struct kept_result {
 
 struct host_run {
     char *dir;
+    int lock_fd; /* the folder, open and flock()ed while the run lives; -1 when not */
     host_run_layout layout;
     char **metric_labels; /* unique column names of the metrics */
     host_buf csv, jsonl;
@@ -210,6 +212,27 @@ static void csv_header(host_run *r)
     host_buf_printf(b, ",test_delta_m,lr,seconds,skipped_steps,solver_failures\n");
 }
 
+/*
+ * One process writes a run directory at a time: an exclusive flock() on the
+ * folder itself, held until host_run_destroy (or the process's end, however
+ * it ends).  A second mtlhost on the same folder (--resume of a run that is
+ * still going, or two runs given the same --out) is refused.
+ */
+static mtl_status lock_dir(host_run *r)
+{
+    r->lock_fd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (r->lock_fd < 0)
+        return mtl_error_set(MTL_ERR_IO, "run: cannot open '%s': %s", r->dir, strerror(errno));
+    if (flock(r->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return MTL_OK;
+    if (errno == EWOULDBLOCK)
+        return mtl_error_set(MTL_ERR_CONFIG,
+                             "run: '%s' is in use by another mtlhost process (expected a run "
+                             "directory no other run is writing; wait for that run to end)",
+                             r->dir);
+    return mtl_error_set(MTL_ERR_IO, "run: cannot lock '%s': %s", r->dir, strerror(errno));
+}
+
 mtl_status host_run_create(host_run **run, const char *dir, const host_run_layout *layout)
 {
     host_run *r = calloc(1, sizeof *r);
@@ -225,8 +248,11 @@ mtl_status host_run_create(host_run **run, const char *dir, const host_run_layou
     for (int m = 0; st == MTL_OK && m < layout->n_metrics; m++)
         if (!(r->metric_labels[m] = metric_label(layout, m)))
             st = mtl_error_set(MTL_ERR_NOMEM, "run: out of memory");
+    r->lock_fd = -1;
     if (st == MTL_OK)
         st = make_dirs(dir);
+    if (st == MTL_OK)
+        st = lock_dir(r);
     if (st != MTL_OK) {
         host_run_destroy(r);
         return st;
@@ -255,6 +281,8 @@ void host_run_destroy(host_run *r)
     free(r->tag_at);
     free(r->scalars);
     host_tboard_destroy(r->tb);
+    if (r->lock_fd >= 0)
+        close(r->lock_fd); /* releases the lock */
     free(r->dir);
     free(r);
 }

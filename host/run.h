@@ -92,7 +92,10 @@ typedef struct host_run_info {
     const char *error;    /* why it failed, or NULL */
 } host_run_info;
 
-/* Creates the folder (and its parents) when missing. */
+/*
+ * Creates the folder (and its parents) when missing, and locks it for this
+ * process (flock): a folder another mtlhost holds is refused (MTL_ERR_CONFIG).
+ */
 mtl_status host_run_create(host_run **run, const char *dir, const host_run_layout *layout);
 void host_run_destroy(host_run *run);
 const char *host_run_dir(const host_run *run);

@@ -133,8 +133,9 @@ static mtl_status stop_for_signal(trainer *tr, int64_t batch, int saved)
     if (!tr->checkpoints)
         return mtl_error_set(MTL_ERR_INTERRUPTED,
                              "train: stopped by %s %s; checkpoints are off "
-                             "(output.checkpoint = false), so the run cannot be resumed",
-                             signal_name(host_train_stop_signal), where);
+                             "(output.checkpoint = false): mtlhost --resume %s starts the run "
+                             "again from its beginning",
+                             signal_name(host_train_stop_signal), where, dir);
     if (saved || (batch >= 0 && tr->mid_epoch_ok && batch + 1 < tr->n_batches)) {
         if (!saved && (st = host_trainer_checkpoint(tr, 1, batch + 1)) != MTL_OK)
             return st;
@@ -143,6 +144,12 @@ static mtl_status stop_for_signal(trainer *tr, int64_t batch, int saved)
                              "continue with mtlhost --resume %s",
                              signal_name(host_train_stop_signal), where, dir);
     }
+    if (!tr->have_ckpt)
+        return mtl_error_set(MTL_ERR_INTERRUPTED,
+                             "train: stopped by %s %s; no checkpoint was written yet (one is "
+                             "written at the end of each epoch): mtlhost --resume %s starts "
+                             "the run again from its beginning",
+                             signal_name(host_train_stop_signal), where, dir);
     return mtl_error_set(MTL_ERR_INTERRUPTED,
                          "train: stopped by %s %s; continue from the last checkpoint with "
                          "mtlhost --resume %s",
@@ -662,6 +669,7 @@ mtl_status host_train(host_train_ctx *ctx)
     trainer tr;
     mtl_status st = trainer_init(&tr, ctx);
 
+    tr.have_ckpt = ctx->resume != NULL;
     tr.run_t0 = now_seconds();
     for (int t = first_trial(ctx); st == MTL_OK && t < tr.n_trials; t++)
         st = run_trial(&tr, t);

@@ -275,6 +275,8 @@ mtl_status host_trainer_checkpoint(trainer *tr, int in_epoch, int64_t next_batch
         st = host_ckpt_end(&tr->ckpt);
     if (st == MTL_OK)
         st = host_write_atomic(path, tr->ckpt.data, tr->ckpt.len);
+    if (st == MTL_OK)
+        tr->have_ckpt = 1;
     free(path);
     return st;
 }

@@ -50,6 +50,7 @@ typedef struct trainer {
     int64_t log_every;    /* output.log_every_steps */
     int checkpoints;      /* output.checkpoint */
     int64_t ckpt_every;   /* output.checkpoint_every */
+    int have_ckpt;        /* a checkpoint of this run exists (written, or resumed from) */
     int mid_epoch_ok;     /* the task saves its state: checkpoints inside epochs */
     mtl_rng epoch_rng;    /* the task's stream before the current training pass */
     int64_t kill_after;   /* MTL_TEST_KILL_AFTER_STEPS, 0: never */

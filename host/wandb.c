@@ -163,6 +163,7 @@ static void init_line(const host_wandb_config *cfg, host_buf *b)
 static int spawn_bridge(host_wandb *w, const char *python, const char *script)
 {
     posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
     char *argv[] = {(char *)python, (char *)script, NULL, NULL};
     int fds[2], rc;
 
@@ -173,7 +174,9 @@ static int spawn_bridge(host_wandb *w, const char *python, const char *script)
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[0], 0);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    rc = posix_spawnp(&w->pid, python, &actions, NULL, argv, environ);
+    host_spawn_attr(&attr);
+    rc = posix_spawnp(&w->pid, python, &actions, &attr, argv, environ);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     close(fds[0]);
     if (rc != 0) {

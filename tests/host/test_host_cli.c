@@ -517,6 +517,31 @@ static void test_config_file_errors(void **state)
     expect_ini_error("[train]\nepochs = 2\njunk\n",
                      "mtlhost: config: cannot parse line: %s:3 (expected 'key = value', "
                      "'[section]' or a comment, got 'junk')");
+    /* Control bytes: a NUL would cut the value short, an escape reach the terminal. */
+    expect_ini_error("[output]\ndir = esc\x1b]0;title\x07_out\n",
+                     "mtlhost: config: bad byte in line: %s:2 (expected text or tabs, got the "
+                     "control byte 0x1b at column 10)");
+    {
+        static const char nul[] = "[train]\nepochs = 1\0garbage\n";
+        char ini[PATH_MAX];
+        FILE *f;
+
+        tmp_path(ini, sizeof ini, "nul.ini");
+        f = fopen(ini, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(nul, 1, sizeof nul - 1, f), sizeof nul - 1);
+        assert_int_equal(fclose(f), 0);
+        snprintf(msg, sizeof msg,
+                 "mtlhost: config: bad byte in line: %s:2 (expected text or tabs, got the control "
+                 "byte 0x00 at column 11)",
+                 ini);
+        run_config(&r, NULL, "--config", ini);
+        expect_error(&r, 2, msg);
+    }
+    /* and a control byte of the command line is shown, not sent, in the message */
+    expect_set_error("--set", "train.lr=\x1b[31m",
+                     "mtlhost: config: bad value: --set: train.lr (expected a finite number > 0, "
+                     "got '\\x1b[31m')");
     /* inih would cut the line and read its rest as a line of its own. */
     snprintf(text, sizeof text, "[task]\nfigure = %0250d\n", 0);
     expect_ini_error(text, "mtlhost: config: line too long: %s:2 (expected at most 197 "

@@ -14,12 +14,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -384,6 +386,108 @@ static void test_stop_signals(void **state)
     }
 }
 
+/*
+ * The stop line says what --resume will do: fx_linear built without
+ * state_save (fx_linear_old.so) has checkpoints at the ends of epochs only; before the first one,
+ * and with checkpoints off, the run starts again from its beginning.
+ */
+static void test_stop_lines(void **state)
+{
+    static const struct {
+        const char *name, *checkpoint;
+        long step;
+        const char *why;
+    } cases[] = {
+        {"stop-first", "output.checkpoint=true", 2,
+         "after training step 2 (trial 0, epoch 0, batch 1); no checkpoint was written yet (one "
+         "is written at the end of each epoch): mtlhost --resume %s starts the run again from "
+         "its beginning"},
+        {"stop-second", "output.checkpoint=true", 6,
+         "after training step 6 (trial 0, epoch 1, batch 1); continue from the last checkpoint "
+         "with mtlhost --resume %s"},
+        {"stop-off", "output.checkpoint=false", 6,
+         "after training step 6 (trial 0, epoch 1, batch 1); checkpoints are off "
+         "(output.checkpoint = false): mtlhost --resume %s starts the run again from its "
+         "beginning"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[PATH_MAX], task[PATH_MAX], want[PATH_MAX + 512], line[PATH_MAX + 600];
+        const char *args[] = {"--method", "fx_weights",
+                              "--task",   task,
+                              "--out",    dir,
+                              "--set",    cases[i].checkpoint,
+                              "--set",    "output.figures=false",
+                              "--quiet",  NULL};
+        hh_result r;
+        char *info;
+
+        snprintf(task, sizeof task, "%s/fx_linear_old.so", old);
+        tmp_path(dir, sizeof dir, cases[i].name);
+        setenv("MTL_TEST_KILL_SIGNAL", "INT", 1);
+        assert_int_equal(run_host(&r, cases[i].step, args), 130);
+        unsetenv("MTL_TEST_KILL_SIGNAL");
+        snprintf(want, sizeof want, cases[i].why, dir);
+        snprintf(line, sizeof line, "mtlhost: train: stopped by SIGINT %s\n", want);
+        assert_string_equal(r.err, line);
+        hh_free(&r);
+        info = file_in(dir, "run.json");
+        assert_non_null(strstr(info, "\"status\":\"interrupted\""));
+        free(info);
+        /* and --resume does what the line said */
+        assert_int_equal(resume(dir, &r), 0);
+        hh_free(&r);
+        info = file_in(dir, "run.json");
+        assert_non_null(strstr(info, "\"status\":\"finished\",\"error\":null"));
+        free(info);
+    }
+}
+
+/*
+ * A stop signal after training (here from the figure helper, which stands
+ * in for python): the results are complete and run.json says "finished",
+ * the exit status says the process was stopped.  The helper itself starts
+ * with SIGINT blocked: a Ctrl-C to the process group does not kill it.
+ */
+static void test_signal_after_training(void **state)
+{
+    static const char script[] = "#!/bin/sh\n"
+                                 "[ \"$1\" = -c ] && exit 0\n"
+                                 "kill -INT $$\n"
+                                 "echo 'helper alive after SIGINT' >&2\n"
+                                 "kill -TERM $PPID\n"
+                                 "exit 0\n";
+    char dir[PATH_MAX], fake[PATH_MAX];
+    const char *args[] = {"--method", "fx_weights", "--task", "fx_linear", "--out", dir, NULL};
+    hh_result r;
+    char *info;
+    FILE *f;
+
+    (void)state;
+    tmp_path(fake, sizeof fake, "fake-python.sh");
+    f = fopen(fake, "w");
+    assert_non_null(f);
+    fputs(script, f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(fake, 0755), 0);
+    tmp_path(dir, sizeof dir, "stop-after");
+    setenv("MTL_PYTHON", fake, 1);
+    assert_int_equal(run_host(&r, 0, args), 143);
+    unsetenv("MTL_PYTHON");
+    assert_non_null(strstr(r.err, "helper alive after SIGINT\n"));
+    assert_non_null(strstr(r.err,
+                           "mtlhost: stopped by SIGTERM after training ended; the results are "
+                           "complete\n"));
+    hh_free(&r);
+    info = file_in(dir, "run.json");
+    assert_non_null(strstr(info, "\"status\":\"finished\",\"error\":null"));
+    free(info);
+    info = file_in(dir, "results.md");
+    assert_non_null(info);
+    free(info);
+}
+
 /* fx_linear over several epochs, killed inside an epoch, with real methods. */
 static void test_resume_methods_bit_identical(void **state)
 {
@@ -615,6 +719,28 @@ static void test_resume_refusals(void **state)
     expect_resume_error(hh_tmpdir(), msg);
 }
 
+/* A run directory another mtlhost holds (its flock) is refused before anything is written. */
+static void test_run_dir_lock(void **state)
+{
+    char dir[PATH_MAX], line[PATH_MAX + 200];
+    const char *args[] = {"--method", "fx_weights",           "--task",  "fx_linear", "--out", dir,
+                          "--set",    "output.figures=false", "--quiet", NULL};
+    int fd;
+
+    (void)state;
+    tmp_path(dir, sizeof dir, "locked");
+    assert_int_equal(run_quiet(0, args), 0);
+    fd = open(dir, O_RDONLY | O_DIRECTORY);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+    snprintf(line, sizeof line,
+             "mtlhost: run: '%s' is in use by another mtlhost process (expected a run directory "
+             "no other run is writing; wait for that run to end)",
+             dir);
+    expect_resume_error(dir, line);
+    close(fd);
+}
+
 /* ---- a task built before state_save ----------------------------------- */
 
 static void test_old_task_struct(void **state)
@@ -735,9 +861,12 @@ int main(void)
         cmocka_unit_test(test_checkpoint_frame),
         cmocka_unit_test(test_resume_toy_bit_identical),
         cmocka_unit_test(test_stop_signals),
+        cmocka_unit_test(test_stop_lines),
+        cmocka_unit_test(test_signal_after_training),
         cmocka_unit_test(test_resume_methods_bit_identical),
         cmocka_unit_test(test_killed_at_random_moments),
         cmocka_unit_test(test_resume_refusals),
+        cmocka_unit_test(test_run_dir_lock),
         cmocka_unit_test(test_old_task_struct),
         cmocka_unit_test(test_quiet),
         cmocka_unit_test(test_progress_lines_when_not_a_terminal),
