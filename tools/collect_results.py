@@ -19,7 +19,9 @@ dropped), each under a temporary name renamed into place.  Problems end the
 script with one line on stderr and exit status 1: among them a run folder
 given twice, a run.json or results.csv that is not a regular file (a FIFO,
 a directory, a device; symbolic links are followed) or is over 16 MiB, and
-a run.json nested too deeply to read.
+a run.json nested too deeply to read.  Runs whose config.ini differ in a
+[train] or [task] key (epochs, seed, data...) are still tabled, with one
+warning line on stderr for each such key.
 """
 
 import argparse
@@ -177,6 +179,39 @@ def check_same_task(runs):
             raise CollectError(f"{run_dir} has other metrics than {runs[0][0]}")
 
 
+def read_protocol(run_dir):
+    """The [train] and [task] keys of RUN_DIR/config.ini as {"train.epochs": "3", ...}, or
+    None when the run has no config.ini (the table does not need it)."""
+    if not os.path.lexists(os.path.join(run_dir, "config.ini")):
+        return None
+    text = read_bytes(run_dir, "config.ini").decode("utf-8", errors="replace")
+    keys, section = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+        elif "=" in line and section in ("train", "task"):
+            key, value = line.split("=", 1)
+            keys[f"{section}.{key.strip()}"] = value.strip()
+    return keys
+
+
+def protocol_differences(runs):
+    """One warning line per [train]/[task] key whose value differs between the runs."""
+    protocols = [(run_dir, read_protocol(run_dir)) for run_dir, _, _ in runs]
+    protocols = [(d, p) for d, p in protocols if p is not None]
+    lines = []
+    for key in sorted({k for _, p in protocols for k in p}):
+        values = [(d, p.get(key, "(not set)")) for d, p in protocols]
+        if len({v for _, v in values}) > 1:
+            shown = ", ".join(f"{d}: {v}" for d, v in values)
+            lines.append(f"{PROG}: warning: the runs differ in {key} ({shown}); the table "
+                         "compares them as they are")
+    return lines
+
+
 def labels(runs):
     """One row label per run: the method, with the run's folder when a method repeats."""
     methods = [info["method"]["name"] for _, info, _ in runs]
@@ -279,6 +314,8 @@ def main(argv=None):
             seen[key] = d
         runs = [(d, *read_run(d)) for d in args.run_dirs]
         check_same_task(runs)
+        for line in protocol_differences(runs):
+            print(line, file=sys.stderr)
         header, rows = build_table(runs)
         md = markdown(header, rows, runs[0][1]["task"]["name"])
         if not args.output:

@@ -75,6 +75,28 @@ def main(source):
                           "mean rank \u2193"], f"csv header {rows[0]}")
         check(rows[2] == ["ls", "0.38", "0.55", "5.5", "2.75"], f"csv row {rows[2]}")
 
+        # Runs of different protocols ([train], [task] of config.ini) are tabled with a
+        # warning per differing key; [method] and [output] keys may differ.
+        def write_config(run, text):
+            with open(os.path.join(run, "config.ini"), "w") as f:
+                f.write(text)
+        write_config(a, "# header\n[train]\nepochs = 3\nseed = 1\n[method]\nc = 0.4\n"
+                        "[task]\ntrain_pairs = 512\n[output]\ndir = a\n")
+        write_config(b, "[train]\nepochs = 1\nseed = 1\n[method]\nweights = \n"
+                        "[task]\n[output]\ndir = b\n")
+        r = tool(source, "collect_results.py", a, b, c)
+        check(r.returncode == 0, f"collect_results with differing protocols: {r.stderr}")
+        check(r.stderr == f"collect_results: warning: the runs differ in task.train_pairs "
+                          f"({a}: 512, {b}: (not set)); the table compares them as they are\n"
+                          f"collect_results: warning: the runs differ in train.epochs "
+                          f"({a}: 3, {b}: 1); the table compares them as they are\n",
+              f"protocol warnings: {r.stderr!r}")
+        write_config(b, "[train]\nepochs = 3\nseed = 1\n[task]\ntrain_pairs = 512\n")
+        r = tool(source, "collect_results.py", a, b, c)
+        check(r.returncode == 0 and r.stderr == "", f"same protocol: {r.stderr!r}")
+        os.remove(os.path.join(a, "config.ini"))
+        os.remove(os.path.join(b, "config.ini"))
+
         # The same method twice is told apart by its folder; another task is refused.
         r = tool(source, "collect_results.py", a, make_run(tmp, "a2", "nashmtl", "nyuv2",
                                                               (0.4, 0.5), 0.0))
