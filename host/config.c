@@ -106,7 +106,7 @@ static const char *type_noun(mtl_option_type type)
     case MTL_OPT_BOOL:
         return "true/false, yes/no, on/off or 1/0";
     case MTL_OPT_STRING:
-        return "text without ' ;', line breaks, or blanks at either end";
+        return "text without ' ;', control characters or blanks at either end";
     case MTL_OPT_ENUM:
         return "one of";
     case MTL_OPT_DOUBLE_LIST:
@@ -279,6 +279,15 @@ bad:
     return PARSE_BAD;
 }
 
+/* A control byte other than a tab: config.ini could not give it back (its reader refuses them). */
+static int has_control(const char *s)
+{
+    for (; *s; s++)
+        if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
 static enum parse_result parse_value(const mtl_option *o, const char *s, host_value *v)
 {
     switch (o->type) {
@@ -294,7 +303,7 @@ static enum parse_result parse_value(const mtl_option *o, const char *s, host_va
         return parse_bool(s, &v->b) ? PARSE_OK : PARSE_BAD;
     case MTL_OPT_STRING:
         /* Refused because an INI file could not give them back (config.ini). */
-        return strstr(s, " ;") || strstr(s, "\t;") || strpbrk(s, "\r\n") ||
+        return strstr(s, " ;") || strstr(s, "\t;") || has_control(s) ||
                        (*s &&
                         (isspace((unsigned char)s[0]) || isspace((unsigned char)s[strlen(s) - 1])))
                    ? PARSE_BAD

@@ -65,7 +65,7 @@ static int png_written(const png_list *before, const png_list *after, const char
 }
 
 /* A tool that exits 0 without its figure (a stub python, a tool that skipped it) is a warning. */
-static void report_drawn(const char *task_tool, const char *run_dir, const png_list *before)
+static int report_drawn(const char *task_tool, const char *run_dir, const png_list *before)
 {
     static png_list after;
     int run_ok, task_ok;
@@ -83,13 +83,14 @@ static void report_drawn(const char *task_tool, const char *run_dir, const png_l
                  run_ok ? "" : "plot_run.py", !run_ok && !task_ok ? " and " : "",
                  task_ok ? "" : task_tool, run_dir,
                  run_ok ? "<the task's figure>" : "training.png");
+    return run_ok && task_ok;
 }
 
-void host_figure_draw(const char *tools_dir, const char *task_tool, const char *run_dir)
+int host_figure_draw(const char *tools_dir, const char *task_tool, const char *run_dir)
 {
     host_buf plot = {0}, task = {0};
     const char *python = host_find_python("matplotlib");
-    int rc;
+    int rc, drawn = 0;
 
     host_buf_printf(&plot, "%s/plot_run.py", tools_dir);
     if (task_tool)
@@ -97,7 +98,7 @@ void host_figure_draw(const char *tools_dir, const char *task_tool, const char *
     if (plot.failed || task.failed) {
         host_buf_free(&plot);
         host_buf_free(&task);
-        return;
+        return 0;
     }
     if (!python) {
         host_log(MTL_LOG_WARN, "mtlhost",
@@ -129,8 +130,9 @@ void host_figure_draw(const char *tools_dir, const char *task_tool, const char *
                      python, host_buf_str(&plot), run_dir, task_tool ? " --task-figure " : "",
                      host_buf_str(&task), got);
         } else
-            report_drawn(task_tool, run_dir, &before);
+            drawn = report_drawn(task_tool, run_dir, &before);
     }
     host_buf_free(&plot);
     host_buf_free(&task);
+    return drawn;
 }

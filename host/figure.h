@@ -12,7 +12,10 @@
 #ifndef MTL_HOST_FIGURE_H
 #define MTL_HOST_FIGURE_H
 
-/* Draws the figures or explains how; never fails the run.  task_tool may be NULL. */
-void host_figure_draw(const char *tools_dir, const char *task_tool, const char *run_dir);
+/*
+ * Draws the figures or explains how; never fails the run.  task_tool may be
+ * NULL.  1 when every figure was written, 0 otherwise (the reason printed).
+ */
+int host_figure_draw(const char *tools_dir, const char *task_tool, const char *run_dir);
 
 #endif /* MTL_HOST_FIGURE_H */

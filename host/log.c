@@ -23,16 +23,31 @@ int host_log_quiet(void)
     return quiet;
 }
 
+/*
+ * A C0 control byte (but a tab, and a newline where keep_newlines), DEL, or a
+ * C1 control character in UTF-8 (c2 80 to c2 9f) as \xNN bytes.
+ */
+static void put_shown(FILE *f, const char *text, int keep_newlines)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            fprintf(f, "\\x%02x\\x%02x", p[0], p[1]);
+            p++;
+        } else if ((*p < 0x20 && *p != '\t' && !(keep_newlines && *p == '\n')) || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
 void host_put_shown(FILE *f, const char *text)
 {
-    for (; *text; text++) {
-        unsigned char c = (unsigned char)*text;
+    put_shown(f, text, 0);
+}
 
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            fprintf(f, "\\x%02x", c);
-        else
-            fputc(c, f);
-    }
+void host_put_shown_lines(FILE *f, const char *text)
+{
+    put_shown(f, text, 1);
 }
 
 static void print_line(FILE *f, mtl_log_level level, const char *who, const char *fmt, va_list ap)

@@ -21,11 +21,15 @@
 #include "mtl/plugin.h"
 
 /*
- * Writes text to f with each control byte (other than a tab) as \xNN: a
- * value from a file or the command line cannot move the cursor, set the
- * terminal's title or end a line.  Every line of the host goes through it.
+ * Writes text to f with each control character (other than a tab; the C1
+ * characters of UTF-8 included) as \xNN bytes: a value from a file or the
+ * command line cannot move the cursor, set the terminal's title or end a
+ * line.  Every line of the host goes through it.
  */
 void host_put_shown(FILE *f, const char *text);
+
+/* The same for text of several lines: its newlines are kept. */
+void host_put_shown_lines(FILE *f, const char *text);
 
 void host_log_set_verbose(int on);
 void host_log_set_quiet(int on);

@@ -49,6 +49,7 @@ typedef struct host_app {
     host_task_slot task;
     host_method_slot method;
     host_run *run;
+    int lock_fd;    /* the run directory, flock()ed (host_run_lock) from setup on; -1 before */
     host_ckpt ckpt; /* --resume: the checkpoint to continue from */
     int have_ckpt;
     char method_path[4096], task_path[4096]; /* --resume: from config.ini */
@@ -72,7 +73,7 @@ static int print_buf(host_buf *b)
     mtl_status st = host_buf_status(b, "output");
 
     if (st == MTL_OK)
-        fputs(host_buf_str(b), stdout);
+        host_put_shown_lines(stdout, host_buf_str(b));
     host_buf_free(b);
     return st == MTL_OK ? 0 : fail(EXIT_RUN_FAILED);
 }
@@ -388,8 +389,14 @@ static mtl_status open_run(host_app *app)
     const mtl_task_info *ti = &app->task.info;
     host_run_layout layout = {app->task_so.name, app->method_so.name, ti->n_tasks,
                               ti->task_names,    ti->n_metrics,       ti->metrics};
+    mtl_status st;
 
-    return host_run_create(&app->run, app->run_dir, &layout);
+    if ((st = host_run_create(&app->run, app->run_dir, &layout)) != MTL_OK)
+        return st;
+    if (app->lock_fd < 0 && (st = host_run_lock(app->run_dir, &app->lock_fd)) != MTL_OK)
+        return st;
+    /* Under the lock: a run that used the folder while this one loaded its data is seen. */
+    return app->cli.resume ? MTL_OK : check_new_run_dir(app->run_dir);
 }
 
 /* With --resume: the plugins and config.ini of the run directory. */
@@ -398,7 +405,8 @@ static mtl_status prepare_resume(host_app *app, char *config, size_t cap)
     mtl_status st;
 
     if ((st = check_resume_args(&app->cli)) != MTL_OK ||
-        (st = read_run_dir(app, config, cap)) != MTL_OK)
+        (st = read_run_dir(app, config, cap)) != MTL_OK ||
+        (st = host_run_lock(app->cli.resume, &app->lock_fd)) != MTL_OK)
         return st;
     app->cli.method = app->method_path;
     app->cli.task = app->task_path;
@@ -684,10 +692,12 @@ static mtl_status train_and_report(host_app *app)
     return st;
 }
 
-static void draw_figure(const host_app *app)
+/* 1 when the figures were drawn (or are off), 0 otherwise. */
+static int draw_figure(const host_app *app)
 {
-    if (output_flag(app, "output.figures"))
-        host_figure_draw(app->paths.tools_dir, app->task.info.figure_tool, app->run_dir);
+    if (!output_flag(app, "output.figures"))
+        return 1;
+    return host_figure_draw(app->paths.tools_dir, app->task.info.figure_tool, app->run_dir);
 }
 
 /*
@@ -702,7 +712,7 @@ static int finished_then_stopped(const host_app *app, int drawn)
 
     if (!host_train_stop_signal)
         return 0;
-    if (drawn || !output_flag(app, "output.figures"))
+    if (drawn)
         mtl_error_set(MTL_ERR_INTERRUPTED,
                       "stopped by %s after training ended; the results are complete", name);
     else
@@ -720,6 +730,8 @@ static void cleanup(host_app *app)
     host_method_close(&app->method);
     host_task_close(&app->task);
     host_run_destroy(app->run);
+    if (app->lock_fd >= 0)
+        close(app->lock_fd); /* releases the run directory */
     if (app->cfg_ready)
         host_config_deinit(&app->cfg);
     host_plugin_unload(&app->method_so);
@@ -738,9 +750,8 @@ static int run(host_app *app)
         return fail(app->info.status && strcmp(app->info.status, "interrupted") == 0
                         ? 128 + host_train_stop_signal
                         : EXIT_RUN_FAILED);
-    drawn = !host_train_stop_signal;
-    if (drawn)
-        draw_figure(app);
+    /* a signal before the figures: none drawn (output.figures = false: none due) */
+    drawn = host_train_stop_signal ? !output_flag(app, "output.figures") : draw_figure(app);
     host_summary("mtlhost: done: %s/results.md", app->run_dir);
     return finished_then_stopped(app, drawn);
 }
@@ -765,6 +776,7 @@ int main(int argc, char **argv)
     static host_app app;
     int code;
 
+    app.lock_fd = -1;
     /* A tracking bridge that exits must not take the run with it: writes then fail with EPIPE. */
     signal(SIGPIPE, SIG_IGN);
     if (host_cli_parse(&app.cli, argc, argv) != MTL_OK) {

@@ -26,7 +26,6 @@ typedef struct kept_result {
 
 struct host_run {
     char *dir;
-    int lock_fd; /* the folder, open and flock()ed while the run lives; -1 when not */
     host_run_layout layout;
     char **metric_labels; /* unique column names of the metrics */
     host_buf csv, jsonl;
@@ -212,25 +211,24 @@ static void csv_header(host_run *r)
     host_buf_printf(b, ",test_delta_m,lr,seconds,skipped_steps,solver_failures\n");
 }
 
-/*
- * One process writes a run directory at a time: an exclusive flock() on the
- * folder itself, held until host_run_destroy (or the process's end, however
- * it ends).  A second mtlhost on the same folder (--resume of a run that is
- * still going, or two runs given the same --out) is refused.
- */
-static mtl_status lock_dir(host_run *r)
+mtl_status host_run_lock(const char *dir, int *fd)
 {
-    r->lock_fd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (r->lock_fd < 0)
-        return mtl_error_set(MTL_ERR_IO, "run: cannot open '%s': %s", r->dir, strerror(errno));
-    if (flock(r->lock_fd, LOCK_EX | LOCK_NB) == 0)
+    int err;
+
+    *fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd < 0)
+        return mtl_error_set(MTL_ERR_IO, "run: cannot open '%s': %s", dir, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
         return MTL_OK;
-    if (errno == EWOULDBLOCK)
+    err = errno;
+    close(*fd);
+    *fd = -1;
+    if (err == EWOULDBLOCK)
         return mtl_error_set(MTL_ERR_CONFIG,
                              "run: '%s' is in use by another mtlhost process (expected a run "
                              "directory no other run is writing; wait for that run to end)",
-                             r->dir);
-    return mtl_error_set(MTL_ERR_IO, "run: cannot lock '%s': %s", r->dir, strerror(errno));
+                             dir);
+    return mtl_error_set(MTL_ERR_IO, "run: cannot lock '%s': %s", dir, strerror(err));
 }
 
 mtl_status host_run_create(host_run **run, const char *dir, const host_run_layout *layout)
@@ -248,11 +246,8 @@ mtl_status host_run_create(host_run **run, const char *dir, const host_run_layou
     for (int m = 0; st == MTL_OK && m < layout->n_metrics; m++)
         if (!(r->metric_labels[m] = metric_label(layout, m)))
             st = mtl_error_set(MTL_ERR_NOMEM, "run: out of memory");
-    r->lock_fd = -1;
     if (st == MTL_OK)
         st = make_dirs(dir);
-    if (st == MTL_OK)
-        st = lock_dir(r);
     if (st != MTL_OK) {
         host_run_destroy(r);
         return st;
@@ -281,8 +276,6 @@ void host_run_destroy(host_run *r)
     free(r->tag_at);
     free(r->scalars);
     host_tboard_destroy(r->tb);
-    if (r->lock_fd >= 0)
-        close(r->lock_fd); /* releases the lock */
     free(r->dir);
     free(r);
 }

@@ -93,9 +93,14 @@ typedef struct host_run_info {
 } host_run_info;
 
 /*
- * Creates the folder (and its parents) when missing, and locks it for this
- * process (flock): a folder another mtlhost holds is refused (MTL_ERR_CONFIG).
+ * One process writes a run directory at a time: an exclusive flock() on the
+ * existing folder `dir`, held while *fd stays open (close it to release; the
+ * kernel releases it however the process ends).  A folder another process
+ * holds is refused with MTL_ERR_CONFIG.
  */
+mtl_status host_run_lock(const char *dir, int *fd);
+
+/* Creates the folder (and its parents) when missing. */
 mtl_status host_run_create(host_run **run, const char *dir, const host_run_layout *layout);
 void host_run_destroy(host_run *run);
 const char *host_run_dir(const host_run *run);

@@ -296,7 +296,18 @@ def write_atomic(path, text):
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
+        try:
+            os.remove(tmp)  # nothing half written is left behind
+        except OSError:
+            pass
         raise CollectError(f"cannot write {path}: {e.strerror.lower()}") from None
+
+
+def printable(text):
+    """text with its control characters (C0 but tab, DEL, C1) as \\xNN, so that a message is
+    one line and a folder's name cannot send escapes to the terminal."""
+    return "".join(f"\\x{ord(c):02x}" if (ord(c) < 0x20 and c != "\t") or 0x7f <= ord(c) < 0xa0
+                   else c for c in text)
 
 
 def main(argv=None):
@@ -315,7 +326,7 @@ def main(argv=None):
         runs = [(d, *read_run(d)) for d in args.run_dirs]
         check_same_task(runs)
         for line in protocol_differences(runs):
-            print(line, file=sys.stderr)
+            print(printable(line), file=sys.stderr)
         header, rows = build_table(runs)
         md = markdown(header, rows, runs[0][1]["task"]["name"])
         if not args.output:
@@ -327,9 +338,9 @@ def main(argv=None):
                 base = base[: -len(ext)]
         write_atomic(base + ".md", md)
         write_atomic(base + ".csv", csv_text(header, rows))
-        print(f"{PROG}: wrote {base}.md and {base}.csv")
+        print(printable(f"{PROG}: wrote {base}.md and {base}.csv"))
     except CollectError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
+        print(f"{PROG}: {printable(str(e))}", file=sys.stderr)
         return 1
     return 0
 

@@ -11,6 +11,9 @@
  * (mfashion.h); each task's loss is the cross-entropy of its item's class.
  * Metrics per task: accuracy (%, higher is better) and mean loss.
  */
+#define _POSIX_C_SOURCE 200809L /* lstat */
+
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,12 +161,24 @@ static mtl_status check_dir(const char *dir)
         return mtl_error_set(MTL_ERR_CONFIG,
                              "data: task.data_dir is an empty path (expected the folder of the "
                              "Fashion-MNIST idx files)");
-    if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+    if (stat(dir, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode))
+            return mtl_error_set(MTL_ERR_DATA,
+                                 "data: task.data_dir '%s' is not a directory (expected the "
+                                 "folder of the Fashion-MNIST idx files)",
+                                 dir);
+        return MTL_OK;
+    }
+    /* Missing altogether: the files' lookup says which package provides them. */
+    if (errno == ENOENT && lstat(dir, &sb) != 0 && errno == ENOENT)
+        return MTL_OK;
+    if (errno == ENOENT)
         return mtl_error_set(MTL_ERR_DATA,
-                             "data: task.data_dir '%s' is not a directory (expected the folder "
-                             "of the Fashion-MNIST idx files)",
+                             "data: task.data_dir '%s' is a symbolic link to a missing folder "
+                             "(expected the folder of the Fashion-MNIST idx files)",
                              dir);
-    return MTL_OK;
+    return mtl_error_set(MTL_ERR_IO, "data: cannot read task.data_dir '%s': %s", dir,
+                         strerror(errno));
 }
 
 static mtl_status buffers_new(mfashion *self)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "host_harness.h"
 #include "mtl/method.h"
@@ -393,6 +394,27 @@ static void test_list(void **state)
             r.out, "  fx_weights     1.0      ABI 1.0  host test method: the weights it is told"));
         hh_free(&r);
     }
+
+    /* A plugin folder and file named with an escape: shown as \x1b, not sent. */
+    {
+        char odd[PATH_MAX], file[PATH_MAX + 32], want[8192];
+        snprintf(odd, sizeof odd, "%s/esc\x1b[2Jdir", hh_tmpdir());
+        assert_int_equal(mkdir(odd, 0700), 0);
+        snprintf(file, sizeof file, "%s/bad\x1b.so", odd);
+        hh_write(file, "junk");
+        RUN(&r, odd, "--list-methods");
+        assert_int_equal(r.code, 0);
+        assert_null(strchr(r.out, '\x1b'));
+        snprintf(want, sizeof want,
+                 "  bad\\x1b           rejected: loader: not a shared object: %s/esc\\x1b[2Jdir/"
+                 "bad\\x1b.so (expected an ELF shared object, got a file without an ELF header)",
+                 hh_tmpdir());
+        if (!hh_has_line(r.out, want))
+            fail_msg("no line '%s' in:\n%s", want, r.out);
+        hh_free(&r);
+        assert_int_equal(unlink(file), 0);
+        assert_int_equal(rmdir(odd), 0);
+    }
 }
 
 /* ---- configuration ---------------------------------------------------- */
@@ -542,6 +564,11 @@ static void test_config_file_errors(void **state)
     expect_set_error("--set", "train.lr=\x1b[31m",
                      "mtlhost: config: bad value: --set: train.lr (expected a finite number > 0, "
                      "got '\\x1b[31m')");
+    /* a string value could not be written back to config.ini with one */
+    expect_set_error("--out", "run\x1b]0;t\x07",
+                     "mtlhost: config: bad value: --out: output.dir (expected text without ' ;', "
+                     "control characters or blanks at either end, got "
+                     "'run\\x1b]0;t\\x07')");
     /* inih would cut the line and read its rest as a line of its own. */
     snprintf(text, sizeof text, "[task]\nfigure = %0250d\n", 0);
     expect_ini_error(text, "mtlhost: config: line too long: %s:2 (expected at most 197 "
@@ -791,8 +818,9 @@ static void test_config_ini_long_values(void **state)
                  "characters, got 195)");
     run_config(&r, NULL, "--out", " x");
     expect_error(&r, 2,
-                 "mtlhost: config: bad value: --out: output.dir (expected text without ' ;', line "
-                 "breaks, or blanks at either end, got ' x')");
+                 "mtlhost: config: bad value: --out: output.dir (expected text without ' ;', "
+                 "control characters or blanks at either end, got "
+                 "' x')");
 }
 
 static void test_same_seed_same_metrics(void **state)

@@ -6,6 +6,8 @@
  * files are missing.  Without the package the program prints why and exits
  * with 77, which ctest reports as skipped.
  */
+#define _POSIX_C_SOURCE 200809L /* symlink */
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mfashion.h"
 #include "test_host.h"
@@ -317,6 +320,26 @@ static void test_missing_data_dir(void **state)
                         "data: Fashion-MNIST not found: no 'train-images-idx3-ubyte' or "
                         "'train-images-idx3-ubyte.gz' in '/nonexistent/fashion' (install the "
                         "Debian package dataset-fashion-mnist, or set task.data_dir)");
+
+    /* a data_dir that is a symbolic link to nothing is named as such */
+    {
+        char link_path[64], setting[256];
+        const char *dangling[] = {setting, "train.batch_size=256", NULL};
+
+        snprintf(link_path, sizeof link_path, "/tmp/mtl_test_mf_dangling_%ld", (long)getpid());
+        unlink(link_path);
+        assert_int_equal(symlink("/nonexistent/fashion", link_path), 0);
+        snprintf(setting, sizeof setting, "data_dir=%s", link_path);
+        mtl_test_host_init(&th, p->options, p->n_options, dangling, 1);
+        assert_int_equal(p->create(&th.host, &self, &info), MTL_ERR_DATA);
+        assert_null(self);
+        snprintf(setting, sizeof setting,
+                 "data: task.data_dir '%s' is a symbolic link to a missing folder (expected the "
+                 "folder of the Fashion-MNIST idx files)",
+                 link_path);
+        assert_string_equal(mtl_error_message(), setting);
+        assert_int_equal(unlink(link_path), 0);
+    }
 }
 
 int main(void)

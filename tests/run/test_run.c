@@ -452,40 +452,58 @@ static void test_stop_lines(void **state)
  */
 static void test_signal_after_training(void **state)
 {
-    static const char script[] = "#!/bin/sh\n"
-                                 "[ \"$1\" = -c ] && exit 0\n"
-                                 "kill -INT $$\n"
-                                 "echo 'helper alive after SIGINT' >&2\n"
-                                 "kill -TERM $PPID\n"
-                                 "exit 0\n";
-    char dir[PATH_MAX], fake[PATH_MAX];
+    /* $2 is the run directory; the first helper draws training.png, the second nothing */
+    static const char *const scripts[2] = {"#!/bin/sh\n"
+                                           "[ \"$1\" = -c ] && exit 0\n"
+                                           "kill -INT $$\n"
+                                           "echo 'helper alive after SIGINT' >&2\n"
+                                           "echo png > \"$2/training.png\"\n"
+                                           "kill -TERM $PPID\n"
+                                           "exit 0\n",
+                                           "#!/bin/sh\n"
+                                           "[ \"$1\" = -c ] && exit 0\n"
+                                           "kill -TERM $PPID\n"
+                                           "exit 0\n"};
+    char dir[PATH_MAX], fake[PATH_MAX], want[2 * PATH_MAX + 256];
     const char *args[] = {"--method", "fx_weights", "--task", "fx_linear", "--out", dir, NULL};
-    hh_result r;
-    char *info;
-    FILE *f;
 
     (void)state;
-    tmp_path(fake, sizeof fake, "fake-python.sh");
-    f = fopen(fake, "w");
-    assert_non_null(f);
-    fputs(script, f);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(chmod(fake, 0755), 0);
-    tmp_path(dir, sizeof dir, "stop-after");
-    setenv("MTL_PYTHON", fake, 1);
-    assert_int_equal(run_host(&r, 0, args), 143);
-    unsetenv("MTL_PYTHON");
-    assert_non_null(strstr(r.err, "helper alive after SIGINT\n"));
-    assert_non_null(strstr(r.err,
-                           "mtlhost: stopped by SIGTERM after training ended; the results are "
-                           "complete\n"));
-    hh_free(&r);
-    info = file_in(dir, "run.json");
-    assert_non_null(strstr(info, "\"status\":\"finished\",\"error\":null"));
-    free(info);
-    info = file_in(dir, "results.md");
-    assert_non_null(info);
-    free(info);
+    for (int i = 0; i < 2; i++) {
+        hh_result r;
+        char *info;
+        FILE *f;
+
+        tmp_path(fake, sizeof fake, i ? "fake-python-2.sh" : "fake-python-1.sh");
+        f = fopen(fake, "w");
+        assert_non_null(f);
+        fputs(scripts[i], f);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(chmod(fake, 0755), 0);
+        tmp_path(dir, sizeof dir, i ? "stop-after-2" : "stop-after-1");
+        setenv("MTL_PYTHON", fake, 1);
+        assert_int_equal(run_host(&r, 0, args), 143);
+        unsetenv("MTL_PYTHON");
+        if (i == 0) {
+            assert_non_null(strstr(r.err, "helper alive after SIGINT\n"));
+            snprintf(want, sizeof want,
+                     "mtlhost: stopped by SIGTERM after training ended; the results are "
+                     "complete\n");
+        } else {
+            assert_non_null(strstr(r.err, "mtlhost: stopped by SIGTERM after training ended; the "
+                                          "results are complete, the figures not drawn (to draw "
+                                          "them: python3 /"));
+            snprintf(want, sizeof want, "/tools/plot_run.py %s)\n", dir);
+        }
+        if (!strstr(r.err, want))
+            fail_msg("stderr lacks '%s': '%s'", want, r.err);
+        hh_free(&r);
+        info = file_in(dir, "run.json");
+        assert_non_null(strstr(info, "\"status\":\"finished\",\"error\":null"));
+        free(info);
+        info = file_in(dir, "results.md");
+        assert_non_null(info);
+        free(info);
+    }
 }
 
 /* fx_linear over several epochs, killed inside an epoch, with real methods. */
@@ -725,6 +743,7 @@ static void test_run_dir_lock(void **state)
     char dir[PATH_MAX], line[PATH_MAX + 200];
     const char *args[] = {"--method", "fx_weights",           "--task",  "fx_linear", "--out", dir,
                           "--set",    "output.figures=false", "--quiet", NULL};
+    hh_result r;
     int fd;
 
     (void)state;
@@ -739,6 +758,22 @@ static void test_run_dir_lock(void **state)
              dir);
     expect_resume_error(dir, line);
     close(fd);
+
+    /* a new run given an empty folder that another process holds */
+    tmp_path(dir, sizeof dir, "locked-new");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    fd = open(dir, O_RDONLY | O_DIRECTORY);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+    assert_int_equal(run_host(&r, 0, args), 2);
+    snprintf(line, sizeof line,
+             "mtlhost: run: '%s' is in use by another mtlhost process (expected a run directory "
+             "no other run is writing; wait for that run to end)\n",
+             dir);
+    assert_string_equal(r.err, line);
+    hh_free(&r);
+    close(fd);
+    assert_int_equal(rmdir(dir), 0); /* still empty: nothing was written */
 }
 
 /* ---- a task built before state_save ----------------------------------- */

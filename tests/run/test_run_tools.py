@@ -116,6 +116,19 @@ def main(source):
         check(r.returncode == 1 and r.stderr == f"collect_results: {k}: the run did not finish "
               "(status \"running\": still going, or killed) (expected a finished mtlhost run)\n",
               f"refusal: {r.stderr!r}")
+        # A folder named with a newline and an escape: the message stays one line, unescaped.
+        odd = make_run(tmp, "n\nl\x1b[2J", "ls", "nyuv2", (1, 2), 0, status="running")
+        r = tool(source, "collect_results.py", odd)
+        shown_odd = odd.replace("\n", "\\x0a").replace("\x1b", "\\x1b")
+        check(r.returncode == 1 and r.stderr == f"collect_results: {shown_odd}: the run did not "
+              "finish (status \"running\": still going, or killed) (expected a finished mtlhost "
+              "run)\n", f"odd name: {r.stderr!r}")
+        # A table that cannot be written leaves no temporary file behind.
+        os.mkdir(os.path.join(tmp, "taken.md"))
+        r = tool(source, "collect_results.py", a, b, "-o", os.path.join(tmp, "taken"))
+        check(r.returncode == 1 and r.stderr == f"collect_results: cannot write "
+              f"{os.path.join(tmp, 'taken.md')}: is a directory\n", f"taken: {r.stderr!r}")
+        check(not os.path.exists(os.path.join(tmp, "taken.md.tmp")), "taken.md.tmp left behind")
         r = tool(source, "collect_results.py", os.path.join(tmp, "none"))
         check(r.returncode == 1 and "expected a finished mtlhost run" in r.stderr, r.stderr)
 
