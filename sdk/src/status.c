@@ -41,13 +41,22 @@ const char *mtl_status_phrase(mtl_status status)
     return status_known(status) ? status_text[status].phrase : "unknown status";
 }
 
+/* A message cut to fit ends in "..." so that the cut shows. */
+static void mark_cut(void)
+{
+    memcpy(error_message + sizeof error_message - 4, "...", 4);
+}
+
 mtl_status mtl_error_set(mtl_status status, const char *fmt, ...)
 {
     va_list ap;
+    int n;
 
     va_start(ap, fmt);
-    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    n = vsnprintf(error_message, sizeof error_message, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof error_message)
+        mark_cut();
     return status;
 }
 
@@ -56,22 +65,27 @@ mtl_status mtl_error_wrap(mtl_status status, const char *fmt, ...)
     char old[MTL_ERROR_CAP];
     size_t used;
     va_list ap;
+    int n;
 
     memcpy(old, error_message, sizeof old);
     va_start(ap, fmt);
-    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    n = vsnprintf(error_message, sizeof error_message, fmt, ap);
     va_end(ap);
     used = strlen(error_message);
-    if (used + 2 < sizeof error_message) {
+    if (n >= (int)sizeof error_message) {
+        mark_cut();
+    } else if (used + 2 < sizeof error_message) {
         size_t room = sizeof error_message - used - 3;
         size_t len = strlen(old);
 
         /* Truncates a long message rather than overflowing the buffer. */
-        if (len > room)
-            len = room;
         memcpy(error_message + used, ": ", 2);
-        memcpy(error_message + used + 2, old, len);
-        error_message[used + 2 + len] = '\0';
+        memcpy(error_message + used + 2, old, len > room ? room : len);
+        error_message[used + 2 + (len > room ? room : len)] = '\0';
+        if (len > room)
+            mark_cut();
+    } else {
+        mark_cut();
     }
     return status;
 }

@@ -191,8 +191,16 @@ static void test_error_set_wrap_clear(void **state)
     long_ctx[sizeof long_ctx - 1] = '\0';
     mtl_error_set(MTL_ERR_IO, "inner");
     mtl_error_wrap(MTL_ERR_IO, "%s", long_ctx);
-    assert_true(strlen(mtl_error_message()) < 1024);
+    assert_int_equal(strlen(mtl_error_message()), 1023);
     assert_true(mtl_error_message()[0] == 'x');
+    assert_string_equal(mtl_error_message() + 1020, "..."); /* the cut shows */
+    mtl_error_set(MTL_ERR_IO, "%s (expected short)", long_ctx);
+    assert_int_equal(strlen(mtl_error_message()), 1023);
+    assert_string_equal(mtl_error_message() + 1020, "...");
+    /* a message that fits is not marked */
+    mtl_error_set(MTL_ERR_IO, "%.1022s", long_ctx);
+    assert_int_equal(strlen(mtl_error_message()), 1022);
+    assert_true(mtl_error_message()[1021] == 'x');
 }
 
 int main(void)

@@ -39,7 +39,8 @@ const char *mtl_status_phrase(mtl_status status);
 /*
  * Records the reason for the failure about to be returned, printf-style, and
  * returns `status` so that callers can write `return mtl_error_set(...)`.
- * The message is kept per thread until the next call.
+ * The message is kept per thread until the next call; one longer than
+ * 1023 bytes is cut to 1023, its last three "...".
  */
 mtl_status mtl_error_set(mtl_status status, const char *fmt, ...)
 #if defined(__GNUC__)
