@@ -121,7 +121,7 @@ static const char *signal_name(int sig)
 static mtl_status stop_for_signal(trainer *tr, int64_t batch, int saved)
 {
     const char *dir = host_run_dir(tr->ctx->run);
-    char where[160];
+    char where[160], advice[1024];
     mtl_status st;
 
     if (batch >= 0)
@@ -130,30 +130,27 @@ static mtl_status stop_for_signal(trainer *tr, int64_t batch, int saved)
     else
         snprintf(where, sizeof where, "during the evaluation of trial %d, epoch %lld", tr->trial,
                  (long long)tr->epoch);
-    if (!tr->checkpoints)
-        return mtl_error_set(MTL_ERR_INTERRUPTED,
-                             "train: stopped by %s %s; checkpoints are off "
-                             "(output.checkpoint = false): mtlhost --resume %s starts the run "
-                             "again from its beginning",
-                             signal_name(host_train_stop_signal), where, dir);
-    if (saved || (batch >= 0 && tr->mid_epoch_ok && batch + 1 < tr->n_batches)) {
+    if (!tr->checkpoints) {
+        snprintf(advice, sizeof advice,
+                 "checkpoints are off (output.checkpoint = false): mtlhost --resume %s starts "
+                 "the run again from its beginning",
+                 dir);
+    } else if (saved || (batch >= 0 && tr->mid_epoch_ok && batch + 1 < tr->n_batches)) {
         if (!saved && (st = host_trainer_checkpoint(tr, 1, batch + 1)) != MTL_OK)
             return st;
-        return mtl_error_set(MTL_ERR_INTERRUPTED,
-                             "train: stopped by %s %s; a checkpoint of this step was written: "
-                             "continue with mtlhost --resume %s",
-                             signal_name(host_train_stop_signal), where, dir);
+        snprintf(advice, sizeof advice,
+                 "a checkpoint of this step was written: continue with mtlhost --resume %s", dir);
+    } else if (!tr->have_ckpt) {
+        snprintf(advice, sizeof advice,
+                 "no checkpoint was written yet (one is written at the end of each epoch): "
+                 "mtlhost --resume %s starts the run again from its beginning",
+                 dir);
+    } else {
+        snprintf(advice, sizeof advice,
+                 "continue from the last checkpoint with mtlhost --resume %s", dir);
     }
-    if (!tr->have_ckpt)
-        return mtl_error_set(MTL_ERR_INTERRUPTED,
-                             "train: stopped by %s %s; no checkpoint was written yet (one is "
-                             "written at the end of each epoch): mtlhost --resume %s starts "
-                             "the run again from its beginning",
-                             signal_name(host_train_stop_signal), where, dir);
-    return mtl_error_set(MTL_ERR_INTERRUPTED,
-                         "train: stopped by %s %s; continue from the last checkpoint with "
-                         "mtlhost --resume %s",
-                         signal_name(host_train_stop_signal), where, dir);
+    return mtl_error_set(MTL_ERR_INTERRUPTED, "train: stopped by %s %s; %s",
+                         signal_name(host_train_stop_signal), where, advice);
 }
 
 static void check_mid_epoch(trainer *tr)

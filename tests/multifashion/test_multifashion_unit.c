@@ -31,6 +31,25 @@ static void path_of(const char *name, char *out, size_t cap)
     snprintf(out, cap, "%s/%s", dir, name);
 }
 
+/* Removes `path` and the files (and symbolic links) in it; 0 on success. */
+static int remove_folder(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    char file[1024];
+
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+        unlink(file);
+    }
+    closedir(d);
+    return rmdir(path);
+}
+
 /* Writes bytes to dir/name, gzip-compressed when the name ends in ".gz". */
 static void write_file(const char *name, const uint8_t *bytes, size_t n)
 {
@@ -295,8 +314,6 @@ static void expect_source_refusal(const char *sub, mtl_status status, const char
 static void test_source_checks(void **state)
 {
     static const uint8_t good[2] = {0, 9}, bad[2] = {0, 10}, three[3] = {0, 1, 2};
-    static const char *const written[] = {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte",
-                                          "t10k-labels-idx1-ubyte.gz"};
     static uint8_t images[16 + 2 * 28 * 28], labels[16];
     char sub[512];
     mf_source src;
@@ -331,12 +348,7 @@ static void test_source_checks(void **state)
     assert_int_equal(src.labels.data[1], 9);
     mf_source_free(&src);
 
-    for (size_t i = 0; i < sizeof written / sizeof written[0]; i++) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", sub, written[i]);
-        assert_int_equal(unlink(path), 0);
-    }
-    assert_int_equal(rmdir(sub), 0);
+    assert_int_equal(remove_folder(sub), 0);
 }
 
 /*
@@ -350,8 +362,6 @@ static void test_source_checks(void **state)
 static void test_source_links(void **state)
 {
     static const uint8_t good[2] = {0, 9};
-    static const char *const written[] = {"t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte",
-                                          "t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte"};
     static uint8_t images[16 + 2 * 28 * 28], labels[16];
     char sub[512], path[1024], file[512];
     mf_source src;
@@ -394,11 +404,7 @@ static void test_source_links(void **state)
     expect_source_refusal(file, MTL_ERR_IO,
                           "data: cannot read '%s/t10k-images-idx3-ubyte.gz': Not a directory");
 
-    for (size_t i = 0; i < sizeof written / sizeof written[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", sub, written[i]);
-        unlink(path); /* the images .gz is already gone */
-    }
-    assert_int_equal(rmdir(sub), 0);
+    assert_int_equal(remove_folder(sub), 0);
 }
 
 /* ---- composition --------------------------------------------------------- */
@@ -474,24 +480,11 @@ static int make_dir(void **state)
     return mkdtemp(dir) ? 0 : -1;
 }
 
-/* Removes the folder and every file the tests wrote in it. */
+/* The tests' folder goes with the files they wrote in it. */
 static int remove_dir(void **state)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-
     (void)state;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        path_of(e->d_name, path, sizeof path);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(dir);
+    return remove_folder(dir);
 }
 
 int main(void)
