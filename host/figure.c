@@ -86,6 +86,25 @@ static int report_drawn(const char *task_tool, const char *run_dir, const png_li
     return run_ok && task_ok;
 }
 
+void host_figure_command(host_buf *b, const char *tools_dir, const char *task_tool,
+                         const char *run_dir)
+{
+    host_buf path = {0};
+
+    host_buf_printf(&path, "%s/plot_run.py", tools_dir);
+    host_buf_printf(b, "python3 ");
+    host_buf_shell_word(b, host_buf_str(&path));
+    host_buf_printf(b, " ");
+    host_buf_shell_word(b, run_dir);
+    if (task_tool) {
+        host_buf_clear(&path);
+        host_buf_printf(&path, "%s/%s", tools_dir, task_tool);
+        host_buf_printf(b, " --task-figure ");
+        host_buf_shell_word(b, host_buf_str(&path));
+    }
+    host_buf_free(&path);
+}
+
 int host_figure_draw(const char *tools_dir, const char *task_tool, const char *run_dir)
 {
     host_buf plot = {0}, task = {0};
@@ -101,12 +120,14 @@ int host_figure_draw(const char *tools_dir, const char *task_tool, const char *r
         return 0;
     }
     if (!python) {
+        host_buf cmd = {0};
+        host_figure_command(&cmd, tools_dir, task_tool, run_dir);
         host_log(MTL_LOG_WARN, "mtlhost",
                  "figure: no python3 with matplotlib (tried $MTL_PYTHON, python3, "
                  "/usr/bin/python3); to draw it: apt-get install python3-matplotlib (or pip "
-                 "install matplotlib), then run: python3 %s %s%s%s",
-                 host_buf_str(&plot), run_dir, task_tool ? " --task-figure " : "",
-                 host_buf_str(&task));
+                 "install matplotlib), then run: %s",
+                 host_buf_str(&cmd));
+        host_buf_free(&cmd);
     } else {
         static png_list before;
         char *argv[] = {(char *)python, plot.data, (char *)run_dir, NULL, NULL, NULL};

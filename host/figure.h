@@ -12,6 +12,12 @@
 #ifndef MTL_HOST_FIGURE_H
 #define MTL_HOST_FIGURE_H
 
+#include "text.h"
+
+/* Appends the shell command that draws the figures, its words quoted as needed. */
+void host_figure_command(host_buf *b, const char *tools_dir, const char *task_tool,
+                         const char *run_dir);
+
 /*
  * Draws the figures or explains how; never fails the run.  task_tool may be
  * NULL.  1 when every figure was written, 0 otherwise (the reason printed).

@@ -49,8 +49,9 @@ typedef struct host_app {
     host_task_slot task;
     host_method_slot method;
     host_run *run;
-    int lock_fd;    /* the run directory, flock()ed (host_run_lock) from setup on; -1 before */
-    host_ckpt ckpt; /* --resume: the checkpoint to continue from */
+    int lock_fd; /* the run directory, flock()ed (host_run_lock) from setup on; -1 before */
+    int made_default_dir; /* run_dir was created empty by host_run_default_dir */
+    host_ckpt ckpt;       /* --resume: the checkpoint to continue from */
     int have_ckpt;
     char method_path[4096], task_path[4096]; /* --resume: from config.ini */
     char wandb_id[16];
@@ -376,12 +377,14 @@ static mtl_status choose_run_dir(host_app *app)
     host_log_set_quiet(quiet);
     if (*dir && !app->cli.resume && (st = check_new_run_dir(dir)) != MTL_OK)
         return st;
-    if (*dir)
+    if (*dir) {
         snprintf(app->run_dir, sizeof app->run_dir, "%s", dir);
-    else
-        host_run_default_dir(app->task_so.name, app->method_so.name, app->run_dir,
-                             sizeof app->run_dir);
-    return MTL_OK;
+        return MTL_OK;
+    }
+    st = host_run_default_dir(app->task_so.name, app->method_so.name, app->run_dir,
+                              sizeof app->run_dir);
+    app->made_default_dir = st == MTL_OK;
+    return st;
 }
 
 static mtl_status open_run(host_app *app)
@@ -457,6 +460,37 @@ static mtl_status check_grad_source(host_app *app)
     return MTL_OK;
 }
 
+/* The absolute path of a loaded plugin, for config.ini and run.json. */
+static void absolute(const char *path, char *out, size_t cap)
+{
+    char *real = realpath(path, NULL);
+
+    snprintf(out, cap, "%s", real ? real : path);
+    free(real);
+}
+
+/*
+ * A path config.ini records (in its header and comments) must be one it can
+ * give back: a control character (a newline would start a line of its own)
+ * is refused before anything is loaded or written.
+ */
+static mtl_status check_recorded_path(const char *option, const char *path)
+{
+    char shown[256];
+
+    if (!path)
+        return MTL_OK;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return mtl_error_set(MTL_ERR_CONFIG,
+                                 "usage: %s: the path has a control character, byte 0x%02x at "
+                                 "offset %zu: %s (expected a path without control characters, "
+                                 "as config.ini records it)",
+                                 option, *p, (size_t)(p - (const unsigned char *)path),
+                                 host_path_short(path, shown, sizeof shown));
+    return MTL_OK;
+}
+
 static mtl_status setup(host_app *app)
 {
     static char resume_config[4200];
@@ -466,10 +500,16 @@ static mtl_status setup(host_app *app)
         (st = prepare_resume(app, resume_config, sizeof resume_config)) != MTL_OK)
         return st;
     if ((st = require_plugins(&app->cli)) != MTL_OK ||
+        (st = check_recorded_path("--config", app->cli.config)) != MTL_OK ||
         (st = host_plugin_load(&app->method_so, &app->paths, MTL_PLUGIN_METHOD, app->cli.method)) !=
             MTL_OK ||
         (st = host_plugin_load(&app->task_so, &app->paths, MTL_PLUGIN_TASK, app->cli.task)) !=
-            MTL_OK ||
+            MTL_OK)
+        return st;
+    absolute(app->method_so.path, app->method_path, sizeof app->method_path);
+    absolute(app->task_so.path, app->task_path, sizeof app->task_path);
+    if ((st = check_recorded_path("--method", app->method_path)) != MTL_OK ||
+        (st = check_recorded_path("--task", app->task_path)) != MTL_OK ||
         (st = resolve_config(app)) != MTL_OK || (st = choose_run_dir(app)) != MTL_OK)
         return st;
     app->env = (host_env){&app->cfg, (uint64_t)app->seed, app->run_dir, app->paths.data_dir};
@@ -525,15 +565,6 @@ static void describe_run(const host_app *app, host_buf *b)
     else
         host_buf_printf(b, "Model selection: the epoch with the best validation Delta_m; ");
     host_buf_printf(b, "the last epoch when the task gives no validation score.");
-}
-
-/* The absolute path of a loaded plugin, for config.ini and run.json. */
-static void absolute(const char *path, char *out, size_t cap)
-{
-    char *real = realpath(path, NULL);
-
-    snprintf(out, cap, "%s", real ? real : path);
-    free(real);
 }
 
 static const char *output_string(const host_app *app, const char *key)
@@ -614,8 +645,6 @@ static mtl_status start_outputs(host_app *app)
 {
     mtl_status st;
 
-    absolute(app->method_so.path, app->method_path, sizeof app->method_path);
-    absolute(app->task_so.path, app->task_path, sizeof app->task_path);
     if (app->cli.resume)
         host_run_remove_tmp(app->run);
     else if ((st = write_config(app)) != MTL_OK)
@@ -707,7 +736,6 @@ static int draw_figure(const host_app *app)
  */
 static int finished_then_stopped(const host_app *app, int drawn)
 {
-    const char *tool = app->task.info.figure_tool;
     const char *name = host_train_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
 
     if (!host_train_stop_signal)
@@ -715,12 +743,15 @@ static int finished_then_stopped(const host_app *app, int drawn)
     if (drawn)
         mtl_error_set(MTL_ERR_INTERRUPTED,
                       "stopped by %s after training ended; the results are complete", name);
-    else
+    else {
+        host_buf cmd = {0};
+        host_figure_command(&cmd, app->paths.tools_dir, app->task.info.figure_tool, app->run_dir);
         mtl_error_set(MTL_ERR_INTERRUPTED,
                       "stopped by %s after training ended; the results are complete, the "
-                      "figures not drawn (to draw them: python3 %s/plot_run.py %s%s%s%s%s)",
-                      name, app->paths.tools_dir, app->run_dir, tool ? " --task-figure " : "",
-                      tool ? app->paths.tools_dir : "", tool ? "/" : "", tool ? tool : "");
+                      "figures not drawn (to draw them: %s)",
+                      name, host_buf_str(&cmd));
+        host_buf_free(&cmd);
+    }
     return fail(128 + host_train_stop_signal);
 }
 
@@ -744,8 +775,11 @@ static int run(host_app *app)
 {
     int drawn;
 
-    if (setup(app) != MTL_OK)
+    if (setup(app) != MTL_OK) {
+        if (app->made_default_dir)
+            rmdir(app->run_dir); /* still empty: nothing was written */
         return fail(EXIT_USAGE);
+    }
     if (train_and_report(app) != MTL_OK)
         return fail(app->info.status && strcmp(app->info.status, "interrupted") == 0
                         ? 128 + host_train_stop_signal

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
+
 #define BAR_CELLS     20
 #define BAR_PERIOD    0.1 /* seconds between two redraws of the bar */
 #define DEFAULT_WIDTH 80
@@ -182,12 +184,15 @@ void host_progress_show(const host_progress_view *v)
     last_shown = now_seconds();
     if (mode == HOST_PROGRESS_BAR) {
         host_progress_format(line, sizeof line, v, terminal_width(), 1);
-        fprintf(stderr, "\r%s\033[K", line);
+        fputc('\r', stderr);
+        host_put_shown(stderr, line); /* task names come from a plugin */
+        fputs("\033[K", stderr);
         fflush(stderr);
         bar_visible = 1;
     } else if (mode == HOST_PROGRESS_LINES) {
         host_progress_format(line, sizeof line, v, 0, 0);
-        printf("%s\n", line);
+        host_put_shown(stdout, line);
+        fputc('\n', stdout);
         fflush(stdout);
     }
 }

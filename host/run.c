@@ -137,18 +137,25 @@ static mtl_status make_dirs(const char *dir)
     return st;
 }
 
-void host_run_default_dir(const char *task, const char *method, char *buf, size_t cap)
+mtl_status host_run_default_dir(const char *task, const char *method, char *buf, size_t cap)
 {
     char stamp[32];
     time_t t = time(NULL);
     struct tm tm;
-    struct stat sb;
+    mtl_status st;
 
     localtime_r(&t, &tm);
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    if ((st = make_dirs("runs")) != MTL_OK)
+        return st;
+    /* mkdir claims a name: two runs started in the same second never share one */
     snprintf(buf, cap, "runs/%s-%s-%s", task, method, stamp);
-    for (int i = 2; stat(buf, &sb) == 0 && i < 1000; i++)
+    for (int i = 2; mkdir(buf, 0755) != 0; i++) {
+        if (errno != EEXIST || i == 1000)
+            return io_error("create folder", buf);
         snprintf(buf, cap, "runs/%s-%s-%s-%d", task, method, stamp, i);
+    }
+    return MTL_OK;
 }
 
 /* ---- columns ---------------------------------------------------------- */

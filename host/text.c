@@ -225,3 +225,19 @@ const char *host_path_short(const char *path, char *buf, size_t cap)
     snprintf(buf, cap, "%.96s...%s", path, path + n - 96);
     return buf;
 }
+
+void host_buf_shell_word(host_buf *b, const char *s)
+{
+    if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                        "_./+-=:,@%") == strlen(s)) {
+        host_buf_append(b, s, strlen(s));
+        return;
+    }
+    host_buf_append(b, "'", 1);
+    for (const char *q; (q = strchr(s, '\'')) != NULL; s = q + 1) {
+        host_buf_append(b, s, (size_t)(q - s));
+        host_buf_append(b, "'\\''", 4);
+    }
+    host_buf_append(b, s, strlen(s));
+    host_buf_append(b, "'", 1);
+}

@@ -37,6 +37,13 @@ void host_buf_free(host_buf *b);
  */
 void host_buf_json_string(host_buf *b, const char *s);
 
+/*
+ * Appends s as a POSIX shell word: as it is when it has only characters no
+ * shell treats specially, in single quotes otherwise (a quote as '\'').  For
+ * the commands that messages tell the user to run.
+ */
+void host_buf_shell_word(host_buf *b, const char *s);
+
 /* A malloc'ed copy of s (NULL for NULL or when out of memory). */
 char *host_strdup(const char *s);
 

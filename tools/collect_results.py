@@ -180,8 +180,9 @@ def check_same_task(runs):
 
 
 def read_protocol(run_dir):
-    """The [train] and [task] keys of RUN_DIR/config.ini as {"train.epochs": "3", ...}, or
-    None when the run has no config.ini (the table does not need it)."""
+    """The [train] and [task] keys of RUN_DIR/config.ini as {"train.epochs": "3", ...} (the
+    value without an inline " ; comment", as inih reads it), or None when the run has no
+    config.ini (the table does not need it)."""
     if not os.path.lexists(os.path.join(run_dir, "config.ini")):
         return None
     text = read_bytes(run_dir, "config.ini").decode("utf-8", errors="replace")
@@ -194,18 +195,37 @@ def read_protocol(run_dir):
             section = line[1:-1].strip()
         elif "=" in line and section in ("train", "task"):
             key, value = line.split("=", 1)
+            for blank in (" ;", "\t;"):
+                value = value.split(blank, 1)[0]
             keys[f"{section}.{key.strip()}"] = value.strip()
     return keys
 
 
+def same_value(a, b):
+    """Two config values are the same text, or the same number (1e-3 and 0.001)."""
+    if a == b:
+        return True
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
 def protocol_differences(runs):
-    """One warning line per [train]/[task] key whose value differs between the runs."""
-    protocols = [(run_dir, read_protocol(run_dir)) for run_dir, _, _ in runs]
-    protocols = [(d, p) for d, p in protocols if p is not None]
-    lines = []
+    """One warning line per [train]/[task] key whose value differs between the runs, and one
+    per run whose config.ini cannot be read (its protocol is then not compared)."""
+    protocols, lines = [], []
+    for run_dir, _, _ in runs:
+        try:
+            keys = read_protocol(run_dir)
+        except CollectError as e:
+            lines.append(f"{PROG}: warning: {e}; its configuration is not compared")
+            continue
+        if keys is not None:
+            protocols.append((run_dir, keys))
     for key in sorted({k for _, p in protocols for k in p}):
         values = [(d, p.get(key, "(not set)")) for d, p in protocols]
-        if len({v for _, v in values}) > 1:
+        if any(not same_value(values[0][1], v) for _, v in values[1:]):
             shown = ", ".join(f"{d}: {v}" for d, v in values)
             lines.append(f"{PROG}: warning: the runs differ in {key} ({shown}); the table "
                          "compares them as they are")
@@ -287,27 +307,41 @@ def csv_text(header, rows):
     return out.getvalue()
 
 
-def write_atomic(path, text):
-    tmp = path + ".tmp"
+def write_atomic(files):
+    """Writes each (path, text) under path.tmp, then renames them all into place; on a
+    failure no .tmp is left and no file of the set is replaced."""
+    written = []
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        for path, text in files:
+            tmp = path + ".tmp"
+            written.append(tmp)
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        for path, _ in files:
+            if os.path.isdir(path):  # the rename below would fail after the first one
+                raise IsADirectoryError(21, "Is a directory", path)
+        for path, _ in files:
+            os.replace(path + ".tmp", path)
     except OSError as e:
-        try:
-            os.remove(tmp)  # nothing half written is left behind
-        except OSError:
-            pass
-        raise CollectError(f"cannot write {path}: {e.strerror.lower()}") from None
+        for tmp in written:
+            try:
+                os.remove(tmp)  # nothing half written is left behind
+            except OSError:
+                pass
+        raise CollectError(f"cannot write {e.filename or path}: {e.strerror.lower()}") from None
 
 
 def printable(text):
-    """text with its control characters (C0 but tab, DEL, C1) as \\xNN, so that a message is
-    one line and a folder's name cannot send escapes to the terminal."""
-    return "".join(f"\\x{ord(c):02x}" if (ord(c) < 0x20 and c != "\t") or 0x7f <= ord(c) < 0xa0
-                   else c for c in text)
+    """text with its control characters (C0 but tab, DEL, C1) as their UTF-8 bytes in \\xNN
+    form, as mtlhost shows them, so that a message is one line and a folder's name cannot
+    send escapes to the terminal."""
+    def show(c):
+        if (ord(c) < 0x20 and c != "\t") or 0x7f <= ord(c) < 0xa0:
+            return "".join(f"\\x{b:02x}" for b in c.encode("utf-8", "surrogateescape"))
+        return c
+    return "".join(show(c) for c in text)
 
 
 def main(argv=None):
@@ -336,8 +370,7 @@ def main(argv=None):
         for ext in (".md", ".csv"):
             if base.endswith(ext):
                 base = base[: -len(ext)]
-        write_atomic(base + ".md", md)
-        write_atomic(base + ".csv", csv_text(header, rows))
+        write_atomic([(base + ".md", md), (base + ".csv", csv_text(header, rows))])
         print(printable(f"{PROG}: wrote {base}.md and {base}.csv"))
     except CollectError as e:
         print(f"{PROG}: {printable(str(e))}", file=sys.stderr)

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -169,9 +170,19 @@ static mtl_status check_dir(const char *dir)
                                  dir);
         return MTL_OK;
     }
-    /* Missing altogether: the files' lookup says which package provides them. */
-    if (errno == ENOENT && lstat(dir, &sb) != 0 && errno == ENOENT)
-        return MTL_OK;
+    /* Missing altogether: the files' lookup says which package provides them.  (lstat of
+     * "link/" would follow the link: it looks at the name without its trailing slashes.) */
+    if (errno == ENOENT) {
+        char name[4096];
+        size_t n = strlen(dir);
+
+        while (n > 1 && dir[n - 1] == '/')
+            n--;
+        snprintf(name, sizeof name, "%.*s", (int)n, dir);
+        if (lstat(name, &sb) != 0 && errno == ENOENT)
+            return MTL_OK;
+        errno = ENOENT;
+    }
     if (errno == ENOENT)
         return mtl_error_set(MTL_ERR_DATA,
                              "data: task.data_dir '%s' is a symbolic link to a missing folder "

@@ -41,10 +41,25 @@ const char *mtl_status_phrase(mtl_status status)
     return status_known(status) ? status_text[status].phrase : "unknown status";
 }
 
-/* A message cut to fit ends in "..." so that the cut shows. */
+/*
+ * A message cut to fit ends in "..." so that the cut shows, placed after the
+ * last whole UTF-8 character (a character cut in half would make the line
+ * invalid text).
+ */
 static void mark_cut(void)
 {
-    memcpy(error_message + sizeof error_message - 4, "...", 4);
+    size_t end = sizeof error_message - 4, lead = end;
+
+    while (lead > 0 && lead > end - 4 && ((unsigned char)error_message[lead - 1] & 0xc0) == 0x80)
+        lead--;
+    if (lead > 0) {
+        unsigned char c = (unsigned char)error_message[lead - 1];
+        size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+
+        if (lead - 1 + len > end) /* the character at lead - 1 does not fit whole */
+            end = lead - 1;
+    }
+    memcpy(error_message + end, "...", 4);
 }
 
 mtl_status mtl_error_set(mtl_status status, const char *fmt, ...)

@@ -647,6 +647,26 @@ static void expect_json(const char *in, const char *want)
 }
 
 /* JSON strings stay valid whatever bytes a path or message holds. */
+static void expect_shell_word(const char *s, const char *want)
+{
+    host_buf b = {0};
+
+    host_buf_shell_word(&b, s);
+    assert_string_equal(host_buf_str(&b), want);
+    host_buf_free(&b);
+}
+
+/* Words of the commands messages suggest: quoted only when a shell would split or expand. */
+static void test_shell_word(void **state)
+{
+    (void)state;
+    expect_shell_word("runs/toy-ls-20261204-1", "runs/toy-ls-20261204-1");
+    expect_shell_word("G 2", "'G 2'");
+    expect_shell_word("it's", "'it'\\''s'");
+    expect_shell_word("$HOME;rm", "'$HOME;rm'");
+    expect_shell_word("", "''");
+}
+
 static void test_json_string(void **state)
 {
     (void)state;
@@ -702,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_config_format_round_trip),
         cmocka_unit_test(test_edit_distance),
         cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_shell_word),
     };
 
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);

@@ -338,6 +338,15 @@ static void test_missing_data_dir(void **state)
                  "folder of the Fashion-MNIST idx files)",
                  link_path);
         assert_string_equal(mtl_error_message(), setting);
+        /* and with a trailing slash */
+        snprintf(setting, sizeof setting, "data_dir=%s/", link_path);
+        mtl_test_host_init(&th, p->options, p->n_options, dangling, 1);
+        assert_int_equal(p->create(&th.host, &self, &info), MTL_ERR_DATA);
+        snprintf(setting, sizeof setting,
+                 "data: task.data_dir '%s/' is a symbolic link to a missing folder (expected the "
+                 "folder of the Fashion-MNIST idx files)",
+                 link_path);
+        assert_string_equal(mtl_error_message(), setting);
         assert_int_equal(unlink(link_path), 0);
     }
 }

@@ -91,9 +91,19 @@ def main(source):
                           f"collect_results: warning: the runs differ in train.epochs "
                           f"({a}: 3, {b}: 1); the table compares them as they are\n",
               f"protocol warnings: {r.stderr!r}")
-        write_config(b, "[train]\nepochs = 3\nseed = 1\n[task]\ntrain_pairs = 512\n")
+        # the same numbers written differently, and an inline comment, are the same values
+        write_config(a, "[train]\nepochs = 3\nlr = 1e-3\n[task]\ntrain_pairs = 512 ; small\n")
+        write_config(b, "[train]\nepochs = 3\nlr = 0.001\n[task]\ntrain_pairs = 512\n")
         r = tool(source, "collect_results.py", a, b, c)
         check(r.returncode == 0 and r.stderr == "", f"same protocol: {r.stderr!r}")
+        # a config.ini that cannot be read is not compared, and said so; the table is made
+        os.remove(os.path.join(b, "config.ini"))
+        os.symlink("nowhere.ini", os.path.join(b, "config.ini"))
+        r = tool(source, "collect_results.py", a, b, c)
+        check(r.returncode == 0 and r.stderr == f"collect_results: warning: {b}: "
+              f"{os.path.join(b, 'config.ini')}: no such file or directory (expected a finished "
+              "mtlhost run); its configuration is not compared\n" and "| ls |" in r.stdout,
+              f"unreadable config.ini: {r.stderr!r}")
         os.remove(os.path.join(a, "config.ini"))
         os.remove(os.path.join(b, "config.ini"))
 
@@ -129,6 +139,13 @@ def main(source):
         check(r.returncode == 1 and r.stderr == f"collect_results: cannot write "
               f"{os.path.join(tmp, 'taken.md')}: is a directory\n", f"taken: {r.stderr!r}")
         check(not os.path.exists(os.path.join(tmp, "taken.md.tmp")), "taken.md.tmp left behind")
+        # the .md and the .csv are written together or not at all
+        os.mkdir(os.path.join(tmp, "half.csv"))
+        r = tool(source, "collect_results.py", a, b, "-o", os.path.join(tmp, "half"))
+        check(r.returncode == 1 and r.stderr == f"collect_results: cannot write "
+              f"{os.path.join(tmp, 'half.csv')}: is a directory\n", f"half: {r.stderr!r}")
+        check(sorted(n for n in os.listdir(tmp) if n.startswith("half")) == ["half.csv"],
+              f"half: {os.listdir(tmp)}")
         r = tool(source, "collect_results.py", os.path.join(tmp, "none"))
         check(r.returncode == 1 and "expected a finished mtlhost run" in r.stderr, r.stderr)
 

@@ -197,6 +197,28 @@ static void test_error_set_wrap_clear(void **state)
     mtl_error_set(MTL_ERR_IO, "%s (expected short)", long_ctx);
     assert_int_equal(strlen(mtl_error_message()), 1023);
     assert_string_equal(mtl_error_message() + 1020, "...");
+    /* the cut falls between UTF-8 characters: 1019 bytes of 'x', then two-byte characters */
+    {
+        char utf8[1100];
+        size_t n = 0;
+
+        memset(utf8, 'x', 1019);
+        n = 1019;
+        while (n + 2 < sizeof utf8) {
+            utf8[n++] = (char)0xc3;
+            utf8[n++] = (char)0xa9; /* e acute */
+        }
+        utf8[n] = '\0';
+        mtl_error_set(MTL_ERR_IO, "%s", utf8);
+        /* byte 1019 starts a character that would end at 1020, past the 1020 kept */
+        assert_int_equal(strlen(mtl_error_message()), 1019 + 3);
+        assert_string_equal(mtl_error_message() + 1019, "...");
+        utf8[1018] = (char)0xc3; /* now bytes 1018-1019 are one whole character */
+        utf8[1019] = (char)0xa9;
+        mtl_error_set(MTL_ERR_IO, "%s", utf8);
+        assert_int_equal(strlen(mtl_error_message()), 1023);
+        assert_true((unsigned char)mtl_error_message()[1019] == 0xa9);
+    }
     /* a message that fits is not marked */
     mtl_error_set(MTL_ERR_IO, "%.1022s", long_ctx);
     assert_int_equal(strlen(mtl_error_message()), 1022);
