@@ -279,15 +279,6 @@ bad:
     return PARSE_BAD;
 }
 
-/* A control byte other than a tab: config.ini could not give it back (its reader refuses them). */
-static int has_control(const char *s)
-{
-    for (; *s; s++)
-        if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
-            return 1;
-    return 0;
-}
-
 static enum parse_result parse_value(const mtl_option *o, const char *s, host_value *v)
 {
     switch (o->type) {
@@ -303,7 +294,7 @@ static enum parse_result parse_value(const mtl_option *o, const char *s, host_va
         return parse_bool(s, &v->b) ? PARSE_OK : PARSE_BAD;
     case MTL_OPT_STRING:
         /* Refused because an INI file could not give them back (config.ini). */
-        return strstr(s, " ;") || strstr(s, "\t;") || has_control(s) ||
+        return strstr(s, " ;") || strstr(s, "\t;") || host_control_at(s, strlen(s)) >= 0 ||
                        (*s &&
                         (isspace((unsigned char)s[0]) || isspace((unsigned char)s[strlen(s) - 1])))
                    ? PARSE_BAD
@@ -802,6 +793,7 @@ static char *ini_reader_fn(char *str, int num, void *stream)
     ini_state *s = stream;
     ssize_t got;
     size_t len;
+    long bad;
     char *text;
 
     /* Stop at the first error: its message must stay the current one. */
@@ -829,17 +821,15 @@ static char *ini_reader_fn(char *str, int num, void *stream)
                                   source, INI_LINE_LIMIT, len));
         return NULL;
     }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s->line[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            char source[1100];
-            snprintf(source, sizeof source, "%s:%d", s->path, s->lineno);
-            ini_fail(s, mtl_error_set(MTL_ERR_CONFIG,
-                                      "config: bad byte in line: %s (expected text or tabs, got "
-                                      "the control byte 0x%02x at column %zu)",
-                                      source, c, i + 1));
-            return NULL;
-        }
+    if ((bad = host_control_at(s->line, len)) >= 0) {
+        char source[1100], what[64];
+        snprintf(source, sizeof source, "%s:%d", s->path, s->lineno);
+        ini_fail(s, mtl_error_set(MTL_ERR_CONFIG,
+                                  "config: bad byte in line: %s (expected text or tabs, got %s at "
+                                  "column %ld)",
+                                  source, host_control_name(s->line + bad, what, sizeof what),
+                                  bad + 1));
+        return NULL;
     }
     text = s->line;
     if (s->lineno == 1 && strncmp(text, "\xef\xbb\xbf", 3) == 0)

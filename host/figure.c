@@ -89,10 +89,12 @@ static int report_drawn(const char *task_tool, const char *run_dir, const png_li
 void host_figure_command(host_buf *b, const char *tools_dir, const char *task_tool,
                          const char *run_dir)
 {
+    const char *python = host_find_python("matplotlib");
     host_buf path = {0};
 
     host_buf_printf(&path, "%s/plot_run.py", tools_dir);
-    host_buf_printf(b, "python3 ");
+    host_buf_shell_word(b, python ? python : "python3"); /* the one that can draw them */
+    host_buf_printf(b, " ");
     host_buf_shell_word(b, host_buf_str(&path));
     host_buf_printf(b, " ");
     host_buf_shell_word(b, run_dir);

@@ -368,6 +368,28 @@ static mtl_status load_path(host_plugin *p, mtl_plugin_kind kind, int *wrong_kin
     return check_task(shown, p->task);
 }
 
+/*
+ * A run's config.ini records the plugin's absolute path (its header lines,
+ * read back by --resume): a control character in it (a newline would start
+ * a line of its own) is refused before the file is opened.
+ */
+static mtl_status check_recordable(const char *path)
+{
+    char *real = realpath(path, NULL), shown[256], what[64];
+    const char *full = real ? real : path;
+    long bad = host_control_at(full, strlen(full));
+    mtl_status st = MTL_OK;
+
+    if (bad >= 0)
+        st = mtl_error_set(MTL_ERR_PLUGIN,
+                           "loader: the plugin's path has %s at offset %ld: %s (expected a path "
+                           "without control characters, as config.ini records it)",
+                           host_control_name(full + bad, what, sizeof what), bad,
+                           host_path_short(full, shown, sizeof shown));
+    free(real);
+    return st;
+}
+
 mtl_status host_plugin_load(host_plugin *p, const host_paths *paths, mtl_plugin_kind kind,
                             const char *arg)
 {
@@ -376,6 +398,8 @@ mtl_status host_plugin_load(host_plugin *p, const host_paths *paths, mtl_plugin_
 
     memset(p, 0, sizeof *p);
     st = resolve(paths, kind, arg, &p->path);
+    if (st == MTL_OK)
+        st = check_recordable(p->path);
     if (st == MTL_OK)
         st = load_path(p, kind, &wrong_kind);
     if (st != MTL_OK)

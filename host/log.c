@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "progress.h"
 
@@ -24,20 +25,51 @@ int host_log_quiet(void)
 }
 
 /*
- * A C0 control byte (but a tab, and a newline where keep_newlines), DEL, or a
- * C1 control character in UTF-8 (c2 80 to c2 9f) as \xNN bytes.
+ * The form of the character at p: a C0 control byte (but a tab, and a
+ * newline where keep_newlines), DEL, or a C1 control character in UTF-8
+ * (c2 80 to c2 9f) as \xNN bytes into rep, anything else as it is.  The
+ * bytes of p it stands for.
  */
+static size_t shown_char(const unsigned char *p, int keep_newlines, char rep[9])
+{
+    if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+        snprintf(rep, 9, "\\x%02x\\x%02x", p[0], p[1]);
+        return 2;
+    }
+    if ((p[0] < 0x20 && p[0] != '\t' && !(keep_newlines && p[0] == '\n')) || p[0] == 0x7f)
+        snprintf(rep, 9, "\\x%02x", p[0]);
+    else
+        snprintf(rep, 9, "%c", p[0]);
+    return 1;
+}
+
 static void put_shown(FILE *f, const char *text, int keep_newlines)
 {
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            fprintf(f, "\\x%02x\\x%02x", p[0], p[1]);
-            p++;
-        } else if ((*p < 0x20 && *p != '\t' && !(keep_newlines && *p == '\n')) || *p == 0x7f)
-            fprintf(f, "\\x%02x", *p);
-        else
-            fputc(*p, f);
+    char rep[9];
+
+    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+        p += shown_char(p, keep_newlines, rep);
+        fputs(rep, f);
     }
+}
+
+void host_shown_copy(const char *text, char *out, size_t cap)
+{
+    size_t n = 0;
+    char rep[9];
+
+    if (cap == 0)
+        return;
+    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+        size_t used = shown_char(p, 0, rep), len = strlen(rep);
+
+        if (n + len >= cap)
+            break;
+        memcpy(out + n, rep, len);
+        n += len;
+        p += used;
+    }
+    out[n] = '\0';
 }
 
 void host_put_shown(FILE *f, const char *text)

@@ -31,6 +31,9 @@ void host_put_shown(FILE *f, const char *text);
 /* The same for text of several lines: its newlines are kept. */
 void host_put_shown_lines(FILE *f, const char *text);
 
+/* The same into out (cap bytes with the NUL; cut between whole characters). */
+void host_shown_copy(const char *text, char *out, size_t cap);
+
 void host_log_set_verbose(int on);
 void host_log_set_quiet(int on);
 int host_log_quiet(void);

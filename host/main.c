@@ -49,9 +49,9 @@ typedef struct host_app {
     host_task_slot task;
     host_method_slot method;
     host_run *run;
-    int lock_fd; /* the run directory, flock()ed (host_run_lock) from setup on; -1 before */
-    int made_default_dir; /* run_dir was created empty by host_run_default_dir */
-    host_ckpt ckpt;       /* --resume: the checkpoint to continue from */
+    int lock_fd;     /* the run directory, flock()ed (host_run_lock) from setup on; -1 before */
+    int default_dir; /* run_dir is the default name, created by open_run */
+    host_ckpt ckpt;  /* --resume: the checkpoint to continue from */
     int have_ckpt;
     char method_path[4096], task_path[4096]; /* --resume: from config.ini */
     char wandb_id[16];
@@ -381,10 +381,10 @@ static mtl_status choose_run_dir(host_app *app)
         snprintf(app->run_dir, sizeof app->run_dir, "%s", dir);
         return MTL_OK;
     }
-    st = host_run_default_dir(app->task_so.name, app->method_so.name, app->run_dir,
-                              sizeof app->run_dir);
-    app->made_default_dir = st == MTL_OK;
-    return st;
+    /* named now, created once the data are loaded (open_run) */
+    host_run_default_dir(app->task_so.name, app->method_so.name, app->run_dir, sizeof app->run_dir);
+    app->default_dir = 1;
+    return MTL_OK;
 }
 
 static mtl_status open_run(host_app *app)
@@ -394,6 +394,8 @@ static mtl_status open_run(host_app *app)
                               ti->task_names,    ti->n_metrics,       ti->metrics};
     mtl_status st;
 
+    if (app->default_dir && (st = host_run_claim_dir(app->run_dir, sizeof app->run_dir)) != MTL_OK)
+        return st;
     if ((st = host_run_create(&app->run, app->run_dir, &layout)) != MTL_OK)
         return st;
     if (app->lock_fd < 0 && (st = host_run_lock(app->run_dir, &app->lock_fd)) != MTL_OK)
@@ -470,25 +472,22 @@ static void absolute(const char *path, char *out, size_t cap)
 }
 
 /*
- * A path config.ini records (in its header and comments) must be one it can
- * give back: a control character (a newline would start a line of its own)
- * is refused before anything is loaded or written.
+ * A path config.ini records (in its comments) must be one it can give back:
+ * a control character (a newline would start a line of its own) is refused
+ * before anything is loaded or written.  (The loader checks plugin paths.)
  */
 static mtl_status check_recorded_path(const char *option, const char *path)
 {
-    char shown[256];
+    char shown[256], what[64];
+    long bad;
 
-    if (!path)
+    if (!path || (bad = host_control_at(path, strlen(path))) < 0)
         return MTL_OK;
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return mtl_error_set(MTL_ERR_CONFIG,
-                                 "usage: %s: the path has a control character, byte 0x%02x at "
-                                 "offset %zu: %s (expected a path without control characters, "
-                                 "as config.ini records it)",
-                                 option, *p, (size_t)(p - (const unsigned char *)path),
-                                 host_path_short(path, shown, sizeof shown));
-    return MTL_OK;
+    return mtl_error_set(MTL_ERR_CONFIG,
+                         "usage: %s: the path has %s at offset %ld: %s (expected a path without "
+                         "control characters, as config.ini records it)",
+                         option, host_control_name(path + bad, what, sizeof what), bad,
+                         host_path_short(path, shown, sizeof shown));
 }
 
 static mtl_status setup(host_app *app)
@@ -508,9 +507,7 @@ static mtl_status setup(host_app *app)
         return st;
     absolute(app->method_so.path, app->method_path, sizeof app->method_path);
     absolute(app->task_so.path, app->task_path, sizeof app->task_path);
-    if ((st = check_recorded_path("--method", app->method_path)) != MTL_OK ||
-        (st = check_recorded_path("--task", app->task_path)) != MTL_OK ||
-        (st = resolve_config(app)) != MTL_OK || (st = choose_run_dir(app)) != MTL_OK)
+    if ((st = resolve_config(app)) != MTL_OK || (st = choose_run_dir(app)) != MTL_OK)
         return st;
     app->env = (host_env){&app->cfg, (uint64_t)app->seed, app->run_dir, app->paths.data_dir};
     if ((st = host_task_open(&app->task, app->task_so.task, &app->env)) != MTL_OK ||
@@ -775,11 +772,8 @@ static int run(host_app *app)
 {
     int drawn;
 
-    if (setup(app) != MTL_OK) {
-        if (app->made_default_dir)
-            rmdir(app->run_dir); /* still empty: nothing was written */
+    if (setup(app) != MTL_OK)
         return fail(EXIT_USAGE);
-    }
     if (train_and_report(app) != MTL_OK)
         return fail(app->info.status && strcmp(app->info.status, "interrupted") == 0
                         ? 128 + host_train_stop_signal

@@ -80,8 +80,11 @@ static void add_losses(char *buf, size_t cap, size_t *len, const host_progress_v
     if (!v->losses)
         return;
     add(buf, cap, len, " | loss");
-    for (int i = 0; i < v->n_tasks; i++)
-        add(buf, cap, len, " %s%s%.4g", v->task_names[i], sep, v->losses[i]);
+    for (int i = 0; i < v->n_tasks; i++) {
+        char name[256];
+        host_shown_copy(v->task_names[i], name, sizeof name); /* a plugin's words */
+        add(buf, cap, len, " %s%s%.4g", name, sep, v->losses[i]);
+    }
 }
 
 static void add_bar(char *buf, size_t cap, size_t *len, const host_progress_view *v, int cells)
@@ -134,6 +137,8 @@ size_t host_progress_format(char *buf, size_t cap, const host_progress_view *v, 
         }
         if (width > 1 && len > (size_t)width - 1) {
             len = (size_t)width - 1;
+            while (len > 0 && ((unsigned char)buf[len] & 0xc0) == 0x80)
+                len--; /* between whole UTF-8 characters */
             buf[len] = '\0';
         }
         return len;
@@ -184,15 +189,12 @@ void host_progress_show(const host_progress_view *v)
     last_shown = now_seconds();
     if (mode == HOST_PROGRESS_BAR) {
         host_progress_format(line, sizeof line, v, terminal_width(), 1);
-        fputc('\r', stderr);
-        host_put_shown(stderr, line); /* task names come from a plugin */
-        fputs("\033[K", stderr);
+        fprintf(stderr, "\r%s\033[K", line);
         fflush(stderr);
         bar_visible = 1;
     } else if (mode == HOST_PROGRESS_LINES) {
         host_progress_format(line, sizeof line, v, 0, 0);
-        host_put_shown(stdout, line);
-        fputc('\n', stdout);
+        printf("%s\n", line);
         fflush(stdout);
     }
 }

@@ -137,23 +137,35 @@ static mtl_status make_dirs(const char *dir)
     return st;
 }
 
-mtl_status host_run_default_dir(const char *task, const char *method, char *buf, size_t cap)
+void host_run_default_dir(const char *task, const char *method, char *buf, size_t cap)
 {
     char stamp[32];
     time_t t = time(NULL);
     struct tm tm;
-    mtl_status st;
 
     localtime_r(&t, &tm);
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    if ((st = make_dirs("runs")) != MTL_OK)
-        return st;
-    /* mkdir claims a name: two runs started in the same second never share one */
     snprintf(buf, cap, "runs/%s-%s-%s", task, method, stamp);
+}
+
+mtl_status host_run_claim_dir(char *buf, size_t cap)
+{
+    char base[4096], *slash;
+    mtl_status st;
+
+    snprintf(base, sizeof base, "%s", buf);
+    if ((slash = strrchr(base, '/')) != NULL) {
+        *slash = '\0';
+        st = make_dirs(base);
+        *slash = '/';
+        if (st != MTL_OK)
+            return st;
+    }
+    /* mkdir decides: two runs started in the same second never get one name */
     for (int i = 2; mkdir(buf, 0755) != 0; i++) {
         if (errno != EEXIST || i == 1000)
             return io_error("create folder", buf);
-        snprintf(buf, cap, "runs/%s-%s-%s-%d", task, method, stamp, i);
+        snprintf(buf, cap, "%s-%d", base, i);
     }
     return MTL_OK;
 }

@@ -105,11 +105,15 @@ mtl_status host_run_create(host_run **run, const char *dir, const host_run_layou
 void host_run_destroy(host_run *run);
 const char *host_run_dir(const host_run *run);
 
+/* runs/<task>-<method>-<YYYYmmdd-HHMMSS> into buf: the name, not yet the folder. */
+void host_run_default_dir(const char *task, const char *method, char *buf, size_t cap);
+
 /*
- * Creates and names runs/<task>-<method>-<YYYYmmdd-HHMMSS>, with -2, -3, ...
- * when that exists (mkdir decides, so concurrent runs get different ones).
+ * Creates the folder buf names (and its parents), or, where it exists,
+ * buf-2, buf-3, ... and puts the name created into buf: mkdir decides, so
+ * runs started together get different folders.
  */
-mtl_status host_run_default_dir(const char *task, const char *method, char *buf, size_t cap);
+mtl_status host_run_claim_dir(char *buf, size_t cap);
 
 /* Writes <run dir>/<name> atomically. */
 mtl_status host_run_write(const host_run *run, const char *name, const char *text, size_t len);

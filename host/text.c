@@ -241,3 +241,27 @@ void host_buf_shell_word(host_buf *b, const char *s)
     host_buf_append(b, s, strlen(s));
     host_buf_append(b, "'", 1);
 }
+
+long host_control_at(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if ((c < 0x20 && c != '\t') || c == 0x7f ||
+            (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+             (unsigned char)s[i + 1] <= 0x9f))
+            return (long)i;
+    }
+    return -1;
+}
+
+const char *host_control_name(const char *at, char *buf, size_t cap)
+{
+    unsigned char c = (unsigned char)at[0];
+
+    if (c == 0xc2)
+        snprintf(buf, cap, "the control character U+%04X", (unsigned char)at[1]);
+    else
+        snprintf(buf, cap, "the control byte 0x%02x", c);
+    return buf;
+}

@@ -44,6 +44,16 @@ void host_buf_json_string(host_buf *b, const char *s);
  */
 void host_buf_shell_word(host_buf *b, const char *s);
 
+/*
+ * The offset of the first control character in s[0, n): a C0 byte other
+ * than a tab, DEL, or a C1 character in UTF-8 (c2 80 to c2 9f); -1 when
+ * there is none.  What no value, path or INI line may hold.
+ */
+long host_control_at(const char *s, size_t n);
+
+/* "the control byte 0x1b" or "the control character U+0085", for the one at `at`. */
+const char *host_control_name(const char *at, char *buf, size_t cap);
+
 /* A malloc'ed copy of s (NULL for NULL or when out of memory). */
 char *host_strdup(const char *s);
 

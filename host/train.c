@@ -120,9 +120,13 @@ static const char *signal_name(int sig)
  */
 static mtl_status stop_for_signal(trainer *tr, int64_t batch, int saved)
 {
-    const char *dir = host_run_dir(tr->ctx->run);
+    host_buf word = {0}; /* the run directory as a shell word, for the command shown */
+    const char *dir;
     char where[160], advice[1024];
     mtl_status st;
+
+    host_buf_shell_word(&word, host_run_dir(tr->ctx->run));
+    dir = word.failed ? host_run_dir(tr->ctx->run) : host_buf_str(&word);
 
     if (batch >= 0)
         snprintf(where, sizeof where, "after training step %lld (trial %d, epoch %lld, batch %lld)",
@@ -136,8 +140,10 @@ static mtl_status stop_for_signal(trainer *tr, int64_t batch, int saved)
                  "the run again from its beginning",
                  dir);
     } else if (saved || (batch >= 0 && tr->mid_epoch_ok && batch + 1 < tr->n_batches)) {
-        if (!saved && (st = host_trainer_checkpoint(tr, 1, batch + 1)) != MTL_OK)
+        if (!saved && (st = host_trainer_checkpoint(tr, 1, batch + 1)) != MTL_OK) {
+            host_buf_free(&word);
             return st;
+        }
         snprintf(advice, sizeof advice,
                  "a checkpoint of this step was written: continue with mtlhost --resume %s", dir);
     } else if (!tr->have_ckpt) {
@@ -149,6 +155,7 @@ static mtl_status stop_for_signal(trainer *tr, int64_t batch, int saved)
         snprintf(advice, sizeof advice,
                  "continue from the last checkpoint with mtlhost --resume %s", dir);
     }
+    host_buf_free(&word);
     return mtl_error_set(MTL_ERR_INTERRUPTED, "train: stopped by %s %s; %s",
                          signal_name(host_train_stop_signal), where, advice);
 }

@@ -187,8 +187,8 @@ def read_protocol(run_dir):
         return None
     text = read_bytes(run_dir, "config.ini").decode("utf-8", errors="replace")
     keys, section = {}, None
-    for line in text.splitlines():
-        line = line.strip()
+    for line in text.split("\n"):  # as inih: lines end at \n only (not at U+0085, U+2028)
+        line = line.strip(" \t\r")
         if not line or line.startswith(("#", ";")):
             continue
         if line.startswith("[") and line.endswith("]"):
@@ -197,7 +197,8 @@ def read_protocol(run_dir):
             key, value = line.split("=", 1)
             for blank in (" ;", "\t;"):
                 value = value.split(blank, 1)[0]
-            keys[f"{section}.{key.strip()}"] = value.strip()
+            key, value = key.strip(" \t"), value.strip(" \t")
+            keys[f"{section}.{key}"] = value
     return keys
 
 
@@ -205,6 +206,10 @@ def same_value(a, b):
     """Two config values are the same text, or the same number (1e-3 and 0.001)."""
     if a == b:
         return True
+    try:
+        return int(a) == int(b)  # exactly, however large (seeds)
+    except ValueError:
+        pass
     try:
         return float(a) == float(b)
     except ValueError:
@@ -315,7 +320,8 @@ def write_atomic(files):
         for path, text in files:
             tmp = path + ".tmp"
             written.append(tmp)
-            with open(tmp, "w", encoding="utf-8") as f:
+            # a folder name that is not UTF-8 reaches the table as it is (surrogateescape)
+            with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
@@ -324,13 +330,16 @@ def write_atomic(files):
                 raise IsADirectoryError(21, "Is a directory", path)
         for path, _ in files:
             os.replace(path + ".tmp", path)
-    except OSError as e:
+    except BaseException as e:
         for tmp in written:
             try:
                 os.remove(tmp)  # nothing half written is left behind
             except OSError:
                 pass
-        raise CollectError(f"cannot write {e.filename or path}: {e.strerror.lower()}") from None
+        if isinstance(e, OSError):
+            raise CollectError(f"cannot write {e.filename or path}: "
+                               f"{e.strerror.lower()}") from None
+        raise
 
 
 def printable(text):
@@ -339,7 +348,9 @@ def printable(text):
     send escapes to the terminal."""
     def show(c):
         if (ord(c) < 0x20 and c != "\t") or 0x7f <= ord(c) < 0xa0:
-            return "".join(f"\\x{b:02x}" for b in c.encode("utf-8", "surrogateescape"))
+            return "".join(f"\\x{b:02x}" for b in c.encode("utf-8"))
+        if 0xdc80 <= ord(c) <= 0xdcff:  # a byte of a name that is not UTF-8
+            return f"\\x{ord(c) - 0xdc00:02x}"
         return c
     return "".join(show(c) for c in text)
 
@@ -364,7 +375,8 @@ def main(argv=None):
         header, rows = build_table(runs)
         md = markdown(header, rows, runs[0][1]["task"]["name"])
         if not args.output:
-            sys.stdout.write(md)
+            sys.stdout.flush()
+            sys.stdout.buffer.write(md.encode("utf-8", "surrogateescape"))
             return 0
         base = args.output
         for ext in (".md", ".csv"):

@@ -567,8 +567,8 @@ static void test_config_file_errors(void **state)
     /* nor a --config or plugin path, which config.ini records in its comments */
     run_config(&r, NULL, "--config", "/nonexistent/c\x1b.ini");
     expect_error(&r, 2,
-                 "mtlhost: usage: --config: the path has a control character, byte 0x1b at "
-                 "offset 14: /nonexistent/c\\x1b.ini (expected a path without control "
+                 "mtlhost: usage: --config: the path has the control byte 0x1b at offset 14:"
+                 " /nonexistent/c\\x1b.ini (expected a path without control "
                  "characters, as config.ini records it)");
     {
         char plugin[PATH_MAX], dir_shown[PATH_MAX];
@@ -577,13 +577,22 @@ static void test_config_file_errors(void **state)
         cut_copy(plugin, sizeof plugin, "nl\ndir", (size_t)-1, &eh);
         tmp_path(dir_shown, sizeof dir_shown, "nl\\x0adir");
         snprintf(msg, sizeof msg,
-                 "mtlhost: usage: --method: the path has a control character, byte 0x0a at "
-                 "offset %zu: %s/fx_cut.so (expected a path without control characters, as "
+                 "mtlhost: loader: the plugin's path has the control byte 0x0a at offset "
+                 "%zu: %s/fx_cut.so (expected a path without control characters, as "
                  "config.ini records it)",
                  strlen(hh_tmpdir()) + 3, dir_shown);
         hh_run(&r, good, NULL, args);
         expect_error(&r, 2, msg);
     }
+    /* C1 control characters too (U+009B is a terminal's CSI) */
+    run_config(&r, NULL, "--config", "/nonexistent/c\xc2\x9b.ini");
+    expect_error(&r, 2,
+                 "mtlhost: usage: --config: the path has the control character U+009B at offset "
+                 "14: /nonexistent/c\\xc2\\x9b.ini (expected a path without control characters, "
+                 "as config.ini records it)");
+    expect_set_error("--out", "run\xc2\x85x",
+                     "mtlhost: config: bad value: --out: output.dir (expected text without ' ;', "
+                     "control characters or blanks at either end, got 'run\\xc2\\x85x')");
     /* a string value could not be written back to config.ini with one */
     expect_set_error("--out", "run\x1b]0;t\x07",
                      "mtlhost: config: bad value: --out: output.dir (expected text without ' ;', "

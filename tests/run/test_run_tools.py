@@ -96,6 +96,13 @@ def main(source):
         write_config(b, "[train]\nepochs = 3\nlr = 0.001\n[task]\ntrain_pairs = 512\n")
         r = tool(source, "collect_results.py", a, b, c)
         check(r.returncode == 0 and r.stderr == "", f"same protocol: {r.stderr!r}")
+        # integers compare exactly (2^53 and 2^53 + 1 are one float); lines end at \n only
+        write_config(a, "[train]\nseed = 9007199254740992\n[task]\nnote = x\u0085zz = 1\n")
+        write_config(b, "[train]\nseed = 9007199254740993\n[task]\nnote = x\u0085zz = 1\n")
+        r = tool(source, "collect_results.py", a, b, c)
+        check(r.returncode == 0 and r.stderr == f"collect_results: warning: the runs differ in "
+              f"train.seed ({a}: 9007199254740992, {b}: 9007199254740993); the table compares "
+              "them as they are\n", f"large seeds: {r.stderr!r}")
         # a config.ini that cannot be read is not compared, and said so; the table is made
         os.remove(os.path.join(b, "config.ini"))
         os.symlink("nowhere.ini", os.path.join(b, "config.ini"))
@@ -133,6 +140,28 @@ def main(source):
         check(r.returncode == 1 and r.stderr == f"collect_results: {shown_odd}: the run did not "
               "finish (status \"running\": still going, or killed) (expected a finished mtlhost "
               "run)\n", f"odd name: {r.stderr!r}")
+        # A folder name that is not UTF-8 goes into the table as it is, and into messages
+        # as \xNN.
+        raw = os.path.join(os.fsencode(tmp), b"bad\x85dir")
+        os.makedirs(raw)
+        for name in ("run.json", "results.csv"):
+            with open(os.path.join(os.fsencode(b), name.encode()), "rb") as f_in, \
+                    open(os.path.join(raw, name.encode()), "wb") as f_out:
+                f_out.write(f_in.read())
+        out_raw = os.path.join(tmp, "rawtable")
+        r = subprocess.run([sys.executable, os.path.join(source, "tools", "collect_results.py"),
+                            a, raw, "-o", out_raw], capture_output=True)
+        check(r.returncode == 0, f"non-UTF-8 folder: {r.stderr!r}")
+        with open(out_raw + ".md", "rb") as f:
+            check(b"| ls |" in f.read(), "non-UTF-8 folder: no ls row")
+        check(not os.path.exists(out_raw + ".md.tmp"), "rawtable.md.tmp left behind")
+        with open(os.path.join(raw, b"run.json"), "w") as f:
+            f.write("[]")
+        r = subprocess.run([sys.executable, os.path.join(source, "tools", "collect_results.py"),
+                            raw], capture_output=True)
+        check(r.returncode == 1 and r.stderr == os.fsencode(
+            f"collect_results: {tmp}/bad\\x85dir/run.json: a JSON array, not an object "
+            "(expected the object mtlhost writes)\n"), f"non-UTF-8 message: {r.stderr!r}")
         # A table that cannot be written leaves no temporary file behind.
         os.mkdir(os.path.join(tmp, "taken.md"))
         r = tool(source, "collect_results.py", a, b, "-o", os.path.join(tmp, "taken"))
