@@ -369,9 +369,10 @@ static mtl_status load_path(host_plugin *p, mtl_plugin_kind kind, int *wrong_kin
 }
 
 /*
- * A run's config.ini records the plugin's absolute path (its header lines,
- * read back by --resume): a control character in it (a newline would start
- * a line of its own) is refused before the file is opened.
+ * A run's config.ini records the plugin's path as given and its absolute
+ * path (its header lines, read back by --resume): a control character in
+ * either (a newline would start a line of its own) is refused before the
+ * file is opened, here and in the listings.
  */
 static mtl_status check_recordable(const char *path)
 {
@@ -379,6 +380,11 @@ static mtl_status check_recordable(const char *path)
     const char *full = real ? real : path;
     long bad = host_control_at(full, strlen(full));
     mtl_status st = MTL_OK;
+
+    if (host_control_at(path, strlen(path)) >= 0) { /* the path as given is recorded too */
+        full = path;
+        bad = host_control_at(path, strlen(path));
+    }
 
     if (bad >= 0)
         st = mtl_error_set(MTL_ERR_PLUGIN,
@@ -449,7 +455,9 @@ static void list_one(const char *dir, const char *file, const char *shadowed_by,
         return;
     }
     snprintf(p.path, n, "%s/%s", dir, file);
-    st = load_path(&p, kind, &wrong_kind);
+    st = check_recordable(p.path);
+    if (st == MTL_OK)
+        st = load_path(&p, kind, &wrong_kind);
     if (!wrong_kind) {
         if (st == MTL_OK)
             describe_loaded(&p, file, out);

@@ -63,8 +63,19 @@ void host_shown_copy(const char *text, char *out, size_t cap)
     for (const unsigned char *p = (const unsigned char *)text; *p;) {
         size_t used = shown_char(p, 0, rep), len = strlen(rep);
 
-        if (n + len >= cap)
+        if (n + len >= cap) {
+            /* a character of several bytes copied in part goes, whole */
+            size_t k = n;
+            while (k > 0 && ((unsigned char)out[k - 1] & 0xc0) == 0x80)
+                k--;
+            if (k > 0 && (unsigned char)out[k - 1] >= 0xc0) {
+                unsigned char lead = (unsigned char)out[k - 1];
+                size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+                if (n - (k - 1) < want)
+                    n = k - 1;
+            }
             break;
+        }
         memcpy(out + n, rep, len);
         n += len;
         p += used;

@@ -324,13 +324,17 @@ static mtl_status check_new_run_dir(const char *dir)
                                  "folder, got %s)",
                                  host_path_short(dir, shown, sizeof shown),
                                  host_file_kind(sb.st_mode));
-        if (!dir_is_empty(dir))
-            return mtl_error_set(MTL_ERR_CONFIG,
-                                 "output: run directory not empty: %s (expected a new or empty "
-                                 "folder; choose another --out, or continue it with mtlhost "
-                                 "--resume %s)",
-                                 host_path_short(dir, shown, sizeof shown),
-                                 host_path_short(dir, shown, sizeof shown));
+        if (!dir_is_empty(dir)) {
+            host_buf word = {0};
+            host_buf_shell_word(&word, dir); /* whole: the command must work when pasted */
+            st = mtl_error_set(MTL_ERR_CONFIG,
+                               "output: run directory not empty: %s (expected a new or empty "
+                               "folder; choose another --out, or continue it with mtlhost "
+                               "--resume %s)",
+                               host_path_short(dir, shown, sizeof shown), host_buf_str(&word));
+            host_buf_free(&word);
+            return st;
+        }
         return MTL_OK;
     }
     if (errno != ENOENT && errno != ENOTDIR)

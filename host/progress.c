@@ -130,12 +130,12 @@ size_t host_progress_format(char *buf, size_t cap, const host_progress_view *v, 
     if (bar) {
         /* A narrow terminal shortens the bar first (down to 5 cells), then cuts the line. */
         len = format_bar(buf, cap, v, BAR_CELLS, left, pct);
-        if (width > 1 && len > (size_t)width - 1) {
+        if (width > 0 && len > (size_t)width - 1) {
             size_t over = len - ((size_t)width - 1);
             int cells = over >= BAR_CELLS - 5 ? 5 : BAR_CELLS - (int)over;
             len = format_bar(buf, cap, v, cells, left, pct);
         }
-        if (width > 1 && len > (size_t)width - 1) {
+        if (width > 0 && len > (size_t)width - 1) {
             len = (size_t)width - 1;
             while (len > 0 && ((unsigned char)buf[len] & 0xc0) == 0x80)
                 len--; /* between whole UTF-8 characters */

@@ -185,7 +185,8 @@ def read_protocol(run_dir):
     config.ini (the table does not need it)."""
     if not os.path.lexists(os.path.join(run_dir, "config.ini")):
         return None
-    text = read_bytes(run_dir, "config.ini").decode("utf-8", errors="replace")
+    # bytes that are not UTF-8 stay themselves (two different ones compare as different)
+    text = read_bytes(run_dir, "config.ini").decode("utf-8", errors="surrogateescape")
     keys, section = {}, None
     for line in text.split("\n"):  # as inih: lines end at \n only (not at U+0085, U+2028)
         line = line.strip(" \t\r")

@@ -405,10 +405,12 @@ static void test_list(void **state)
         RUN(&r, odd, "--list-methods");
         assert_int_equal(r.code, 0);
         assert_null(strchr(r.out, '\x1b'));
+        /* refused for its name, before it is opened */
         snprintf(want, sizeof want,
-                 "  bad\\x1b           rejected: loader: not a shared object: %s/esc\\x1b[2Jdir/"
-                 "bad\\x1b.so (expected an ELF shared object, got a file without an ELF header)",
-                 hh_tmpdir());
+                 "  bad\\x1b           rejected: loader: the plugin's path has the control byte "
+                 "0x1b at offset %zu: %s/esc\\x1b[2Jdir/bad\\x1b.so (expected a path without "
+                 "control characters, as config.ini records it)",
+                 strlen(hh_tmpdir()) + 4, hh_tmpdir());
         if (!hh_has_line(r.out, want))
             fail_msg("no line '%s' in:\n%s", want, r.out);
         hh_free(&r);
@@ -583,6 +585,27 @@ static void test_config_file_errors(void **state)
                  strlen(hh_tmpdir()) + 3, dir_shown);
         hh_run(&r, good, NULL, args);
         expect_error(&r, 2, msg);
+        /* the listing refuses it as well, without opening it */
+        tmp_path(dir_shown, sizeof dir_shown, "nl\ndir");
+        RUN(&r, dir_shown, "--list-methods");
+        assert_int_equal(r.code, 0);
+        assert_non_null(
+            strstr(r.out, "rejected: loader: the plugin's path has the control byte 0x0a"));
+        hh_free(&r);
+        /* and a symbolic link named so, whose target is clean: config.ini records both */
+        {
+            char target[PATH_MAX], link_path[PATH_MAX];
+            snprintf(target, sizeof target, "%s/fx_weights.so", good);
+            tmp_path(link_path, sizeof link_path, "link\nname.so");
+            assert_int_equal(symlink(target, link_path), 0);
+            args[1] = link_path;
+            hh_run(&r, good, NULL, args);
+            assert_int_equal(r.code, 2);
+            assert_non_null(strstr(r.err, "mtlhost: loader: the plugin's path has the control "
+                                          "byte 0x0a"));
+            hh_free(&r);
+            assert_int_equal(unlink(link_path), 0);
+        }
     }
     /* C1 control characters too (U+009B is a terminal's CSI) */
     run_config(&r, NULL, "--config", "/nonexistent/c\xc2\x9b.ini");
@@ -1034,6 +1057,16 @@ static void test_run_dir_refused(void **state)
              "choose another --out, or continue it with mtlhost --resume %s)",
              dir, dir);
     assert_int_equal(run_fixture("reused", &r, NULL), 2);
+    expect_error(&r, 2, msg);
+    /* the command it suggests is quoted as a shell word */
+    assert_int_equal(run_fixture("re used", &r, NULL), 0);
+    hh_free(&r);
+    tmp_path(dir, sizeof dir, "re used");
+    snprintf(msg, sizeof msg,
+             "mtlhost: output: run directory not empty: %s (expected a new or empty folder; "
+             "choose another --out, or continue it with mtlhost --resume '%s')",
+             dir, dir);
+    assert_int_equal(run_fixture("re used", &r, NULL), 2);
     expect_error(&r, 2, msg);
     tmp_path(file, sizeof file, "afile");
     hh_write(file, "x\n");

@@ -78,6 +78,21 @@ static void test_progress_format(void **state)
         host_progress_format(line, sizeof line, &v, 0, 0);
         assert_string_equal(line, "trial 1/5 epoch 3/100 batch 120/500 (24%) 5.1 batch/s, 1:02 "
                                   "left | loss f\\x1b[31m1=0.1234 g\xc4\x81=0.5");
+        /* a name longer than the 255 bytes kept is cut between whole characters */
+        {
+            static char long_name[2 + 2 * 200 + 1];
+            const char *const long_names[] = {long_name, "b"};
+            host_progress_view w = v;
+            char *at;
+            memcpy(long_name, "ab", 2);
+            for (int i = 0; i < 200; i++)
+                memcpy(long_name + 2 + 2 * i, "\xc3\xa9", 2);
+            w.task_names = long_names;
+            host_progress_format(line, sizeof line, &w, 0, 0);
+            at = strstr(line, "| loss ab");
+            assert_non_null(at);
+            assert_int_equal(strcspn(at + 9, "="), 2 * 126); /* 126 whole e-acutes */
+        }
         /* at 90 columns the cut falls inside the two bytes of U+0101 */
         assert_int_equal(host_progress_format(line, sizeof line, &v, 90, 1), 88);
         assert_string_equal(line, "trial 1/5 epoch 3/100 [=>   ] 120/500  24% 5.1 it/s 1:02 left "

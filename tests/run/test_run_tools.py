@@ -103,6 +103,14 @@ def main(source):
         check(r.returncode == 0 and r.stderr == f"collect_results: warning: the runs differ in "
               f"train.seed ({a}: 9007199254740992, {b}: 9007199254740993); the table compares "
               "them as they are\n", f"large seeds: {r.stderr!r}")
+        # values whose bytes are not UTF-8 compare as the bytes they are
+        for run, byte in ((a, b"\xff"), (b, b"\xfe")):
+            with open(os.path.join(run, "config.ini"), "wb") as f:
+                f.write(b"[task]\ndata = x" + byte + b"\n")
+        r = tool(source, "collect_results.py", a, b, c)
+        check(r.returncode == 0 and r.stderr == f"collect_results: warning: the runs differ in "
+              f"task.data ({a}: x\\xff, {b}: x\\xfe); the table compares them as they are\n",
+              f"non-UTF-8 values: {r.stderr!r}")
         # a config.ini that cannot be read is not compared, and said so; the table is made
         os.remove(os.path.join(b, "config.ini"))
         os.symlink("nowhere.ini", os.path.join(b, "config.ini"))
