@@ -86,10 +86,9 @@ static int report_drawn(const char *task_tool, const char *run_dir, const png_li
     return run_ok && task_ok;
 }
 
-void host_figure_command(host_buf *b, const char *tools_dir, const char *task_tool,
-                         const char *run_dir)
+void host_figure_command(host_buf *b, const char *python, const char *tools_dir,
+                         const char *task_tool, const char *run_dir)
 {
-    const char *python = host_find_python("matplotlib");
     host_buf path = {0};
 
     host_buf_printf(&path, "%s/plot_run.py", tools_dir);
@@ -109,7 +108,7 @@ void host_figure_command(host_buf *b, const char *tools_dir, const char *task_to
 
 int host_figure_draw(const char *tools_dir, const char *task_tool, const char *run_dir)
 {
-    host_buf plot = {0}, task = {0};
+    host_buf plot = {0}, task = {0}, cmd = {0};
     const char *python = host_find_python("matplotlib");
     int rc, drawn = 0;
 
@@ -121,15 +120,13 @@ int host_figure_draw(const char *tools_dir, const char *task_tool, const char *r
         host_buf_free(&task);
         return 0;
     }
+    host_figure_command(&cmd, python, tools_dir, task_tool, run_dir);
     if (!python) {
-        host_buf cmd = {0};
-        host_figure_command(&cmd, tools_dir, task_tool, run_dir);
         host_log(MTL_LOG_WARN, "mtlhost",
                  "figure: no python3 with matplotlib (tried $MTL_PYTHON, python3, "
                  "/usr/bin/python3); to draw it: apt-get install python3-matplotlib (or pip "
                  "install matplotlib), then run: %s",
                  host_buf_str(&cmd));
-        host_buf_free(&cmd);
     } else {
         static png_list before;
         char *argv[] = {(char *)python, plot.data, (char *)run_dir, NULL, NULL, NULL};
@@ -148,14 +145,14 @@ int host_figure_draw(const char *tools_dir, const char *task_tool, const char *r
             else
                 snprintf(got, sizeof got, "exit status %d", rc);
             host_log(MTL_LOG_WARN, "mtlhost",
-                     "figure: %s %s %s%s%s failed (expected exit status 0, got %s); the run's "
-                     "files are complete",
-                     python, host_buf_str(&plot), run_dir, task_tool ? " --task-figure " : "",
-                     host_buf_str(&task), got);
+                     "figure: %s failed (expected exit status 0, got %s); the run's files are "
+                     "complete",
+                     host_buf_str(&cmd), got);
         } else
             drawn = report_drawn(task_tool, run_dir, &before);
     }
     host_buf_free(&plot);
     host_buf_free(&task);
+    host_buf_free(&cmd);
     return drawn;
 }

@@ -14,9 +14,12 @@
 
 #include "text.h"
 
-/* Appends the shell command that draws the figures, its words quoted as needed. */
-void host_figure_command(host_buf *b, const char *tools_dir, const char *task_tool,
-                         const char *run_dir);
+/*
+ * Appends the shell command that draws the figures with `python` (NULL:
+ * "python3"), its words quoted as needed.
+ */
+void host_figure_command(host_buf *b, const char *python, const char *tools_dir,
+                         const char *task_tool, const char *run_dir);
 
 /*
  * Draws the figures or explains how; never fails the run.  task_tool may be

@@ -376,22 +376,11 @@ static mtl_status load_path(host_plugin *p, mtl_plugin_kind kind, int *wrong_kin
  */
 static mtl_status check_recordable(const char *path)
 {
-    char *real = realpath(path, NULL), shown[256], what[64];
-    const char *full = real ? real : path;
-    long bad = host_control_at(full, strlen(full));
-    mtl_status st = MTL_OK;
+    char *real = realpath(path, NULL);
+    mtl_status st = host_refuse_control(MTL_ERR_PLUGIN, "loader: the plugin's path", path);
 
-    if (host_control_at(path, strlen(path)) >= 0) { /* the path as given is recorded too */
-        full = path;
-        bad = host_control_at(path, strlen(path));
-    }
-
-    if (bad >= 0)
-        st = mtl_error_set(MTL_ERR_PLUGIN,
-                           "loader: the plugin's path has %s at offset %ld: %s (expected a path "
-                           "without control characters, as config.ini records it)",
-                           host_control_name(full + bad, what, sizeof what), bad,
-                           host_path_short(full, shown, sizeof shown));
+    if (st == MTL_OK && real)
+        st = host_refuse_control(MTL_ERR_PLUGIN, "loader: the plugin's path", real);
     free(real);
     return st;
 }

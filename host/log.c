@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "progress.h"
+#include "text.h"
 
 static int verbose, quiet;
 
@@ -32,15 +33,15 @@ int host_log_quiet(void)
  */
 static size_t shown_char(const unsigned char *p, int keep_newlines, char rep[9])
 {
-    if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+    size_t n = host_control_len((const char *)p, p[0] ? (p[1] ? 2 : 1) : 0);
+
+    if (n == 2)
         snprintf(rep, 9, "\\x%02x\\x%02x", p[0], p[1]);
-        return 2;
-    }
-    if ((p[0] < 0x20 && p[0] != '\t' && !(keep_newlines && p[0] == '\n')) || p[0] == 0x7f)
+    else if (n == 1 && !(keep_newlines && p[0] == '\n'))
         snprintf(rep, 9, "\\x%02x", p[0]);
     else
         snprintf(rep, 9, "%c", p[0]);
-    return 1;
+    return n == 2 ? 2 : 1;
 }
 
 static void put_shown(FILE *f, const char *text, int keep_newlines)

@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "config.h"
 #include "figure.h"
+#include "proc.h"
 #include "loader.h"
 #include "log.h"
 #include "paths.h"
@@ -475,25 +476,6 @@ static void absolute(const char *path, char *out, size_t cap)
     free(real);
 }
 
-/*
- * A path config.ini records (in its comments) must be one it can give back:
- * a control character (a newline would start a line of its own) is refused
- * before anything is loaded or written.  (The loader checks plugin paths.)
- */
-static mtl_status check_recorded_path(const char *option, const char *path)
-{
-    char shown[256], what[64];
-    long bad;
-
-    if (!path || (bad = host_control_at(path, strlen(path))) < 0)
-        return MTL_OK;
-    return mtl_error_set(MTL_ERR_CONFIG,
-                         "usage: %s: the path has %s at offset %ld: %s (expected a path without "
-                         "control characters, as config.ini records it)",
-                         option, host_control_name(path + bad, what, sizeof what), bad,
-                         host_path_short(path, shown, sizeof shown));
-}
-
 static mtl_status setup(host_app *app)
 {
     static char resume_config[4200];
@@ -503,7 +485,9 @@ static mtl_status setup(host_app *app)
         (st = prepare_resume(app, resume_config, sizeof resume_config)) != MTL_OK)
         return st;
     if ((st = require_plugins(&app->cli)) != MTL_OK ||
-        (st = check_recorded_path("--config", app->cli.config)) != MTL_OK ||
+        /* config.ini records the --config path (the loader checks the plugins') */
+        (app->cli.config && (st = host_refuse_control(MTL_ERR_CONFIG, "usage: --config: the path",
+                                                      app->cli.config)) != MTL_OK) ||
         (st = host_plugin_load(&app->method_so, &app->paths, MTL_PLUGIN_METHOD, app->cli.method)) !=
             MTL_OK ||
         (st = host_plugin_load(&app->task_so, &app->paths, MTL_PLUGIN_TASK, app->cli.task)) !=
@@ -746,7 +730,8 @@ static int finished_then_stopped(const host_app *app, int drawn)
                       "stopped by %s after training ended; the results are complete", name);
     else {
         host_buf cmd = {0};
-        host_figure_command(&cmd, app->paths.tools_dir, app->task.info.figure_tool, app->run_dir);
+        host_figure_command(&cmd, host_find_python("matplotlib"), app->paths.tools_dir,
+                            app->task.info.figure_tool, app->run_dir);
         mtl_error_set(MTL_ERR_INTERRUPTED,
                       "stopped by %s after training ended; the results are complete, the "
                       "figures not drawn (to draw them: %s)",

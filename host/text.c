@@ -242,16 +242,24 @@ void host_buf_shell_word(host_buf *b, const char *s)
     host_buf_append(b, "'", 1);
 }
 
+size_t host_control_len(const char *p, size_t left)
+{
+    unsigned char c = left ? (unsigned char)p[0] : 0;
+
+    if (left == 0)
+        return 0;
+    if ((c < 0x20 && c != '\t') || c == 0x7f)
+        return 1;
+    if (c == 0xc2 && left > 1 && (unsigned char)p[1] >= 0x80 && (unsigned char)p[1] <= 0x9f)
+        return 2;
+    return 0;
+}
+
 long host_control_at(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if ((c < 0x20 && c != '\t') || c == 0x7f ||
-            (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
-             (unsigned char)s[i + 1] <= 0x9f))
+    for (size_t i = 0; i < n; i++)
+        if (host_control_len(s + i, n - i))
             return (long)i;
-    }
     return -1;
 }
 
@@ -264,4 +272,18 @@ const char *host_control_name(const char *at, char *buf, size_t cap)
     else
         snprintf(buf, cap, "the control byte 0x%02x", c);
     return buf;
+}
+
+mtl_status host_refuse_control(mtl_status status, const char *what, const char *path)
+{
+    char shown[256], name[64];
+    long bad = host_control_at(path, strlen(path));
+
+    if (bad < 0)
+        return MTL_OK;
+    return mtl_error_set(status,
+                         "%s has %s at offset %ld: %s (expected a path without control "
+                         "characters, as config.ini records it)",
+                         what, host_control_name(path + bad, name, sizeof name), bad,
+                         host_path_short(path, shown, sizeof shown));
 }

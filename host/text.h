@@ -51,8 +51,18 @@ void host_buf_shell_word(host_buf *b, const char *s);
  */
 long host_control_at(const char *s, size_t n);
 
+/* The bytes of the control character at p (of `left` bytes), 0 when it is none. */
+size_t host_control_len(const char *p, size_t left);
+
 /* "the control byte 0x1b" or "the control character U+0085", for the one at `at`. */
 const char *host_control_name(const char *at, char *buf, size_t cap);
+
+/*
+ * MTL_OK, or `status` with "<what> has <the control character> at offset N:
+ * <path> (expected a path without control characters, ...)": for a path a
+ * run's config.ini records, which must read back as it was written.
+ */
+mtl_status host_refuse_control(mtl_status status, const char *what, const char *path);
 
 /* A malloc'ed copy of s (NULL for NULL or when out of memory). */
 char *host_strdup(const char *s);
