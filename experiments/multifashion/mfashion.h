@@ -7,6 +7,7 @@
 #define MTL_MFASHION_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "mtl/mtl.h"
 
@@ -47,6 +48,16 @@ void mf_idx_free(mf_idx *idx);
 typedef struct mf_source {
     mf_idx images, labels;
 } mf_source;
+
+/* What is at a path, for the data lookup's messages. */
+typedef enum mf_path_state {
+    MF_PATH_FOUND,      /* stat() succeeds (symbolic links followed); *sb holds it */
+    MF_PATH_MISSING,    /* nothing there, in any form */
+    MF_PATH_DANGLING,   /* a symbolic link to nothing (trailing slashes ignored) */
+    MF_PATH_UNREADABLE, /* stat() or lstat() failed otherwise; *err is its errno */
+} mf_path_state;
+
+mf_path_state mf_path_look(const char *path, struct stat *sb, int *err);
 
 /*
  * Loads the official training (test = 0) or test (test = 1) split from

@@ -11,11 +11,7 @@
  * (mfashion.h); each task's loss is the cross-entropy of its item's class.
  * Metrics per task: accuracy (%, higher is better) and mean loss.
  */
-#define _POSIX_C_SOURCE 200809L /* lstat */
-
-#include <errno.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -157,39 +153,31 @@ static mtl_status check_batch_size(const mfashion *self)
 static mtl_status check_dir(const char *dir)
 {
     struct stat sb;
+    int err;
 
     if (!dir[0])
         return mtl_error_set(MTL_ERR_CONFIG,
                              "data: task.data_dir is an empty path (expected the folder of the "
                              "Fashion-MNIST idx files)");
-    if (stat(dir, &sb) == 0) {
+    switch (mf_path_look(dir, &sb, &err)) {
+    case MF_PATH_FOUND:
         if (!S_ISDIR(sb.st_mode))
             return mtl_error_set(MTL_ERR_DATA,
                                  "data: task.data_dir '%s' is not a directory (expected the "
                                  "folder of the Fashion-MNIST idx files)",
                                  dir);
         return MTL_OK;
-    }
-    /* Missing altogether: the files' lookup says which package provides them.  (lstat of
-     * "link/" would follow the link: it looks at the name without its trailing slashes.) */
-    if (errno == ENOENT) {
-        char name[4096];
-        size_t n = strlen(dir);
-
-        while (n > 1 && dir[n - 1] == '/')
-            n--;
-        snprintf(name, sizeof name, "%.*s", (int)n, dir);
-        if (lstat(name, &sb) != 0 && errno == ENOENT)
-            return MTL_OK;
-        errno = ENOENT;
-    }
-    if (errno == ENOENT)
+    case MF_PATH_MISSING: /* the files' lookup says which package provides them */
+        return MTL_OK;
+    case MF_PATH_DANGLING:
         return mtl_error_set(MTL_ERR_DATA,
                              "data: task.data_dir '%s' is a symbolic link to a missing folder "
                              "(expected the folder of the Fashion-MNIST idx files)",
                              dir);
-    return mtl_error_set(MTL_ERR_IO, "data: cannot read task.data_dir '%s': %s", dir,
-                         strerror(errno));
+    default:
+        return mtl_error_set(MTL_ERR_IO, "data: cannot read task.data_dir '%s': %s", dir,
+                             strerror(err));
+    }
 }
 
 static mtl_status buffers_new(mfashion *self)

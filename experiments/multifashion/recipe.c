@@ -18,29 +18,55 @@ enum { STREAM_HOLDOUT = 1, STREAM_PAIR_TRAIN = 2, STREAM_PAIR_VAL = 3, STREAM_PA
 
 /* ---- the official files -------------------------------------------------- */
 
+mf_path_state mf_path_look(const char *path, struct stat *sb, int *err)
+{
+    char name[4096];
+    size_t n = strlen(path);
+
+    *err = 0;
+    if (stat(path, sb) == 0)
+        return MF_PATH_FOUND;
+    if (errno != ENOENT) {
+        *err = errno;
+        return MF_PATH_UNREADABLE;
+    }
+    /* lstat of "link/" would follow the link: the name without its trailing slashes */
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    snprintf(name, sizeof name, "%.*s", (int)n, path);
+    if (lstat(name, sb) == 0)
+        return MF_PATH_DANGLING;
+    if (errno != ENOENT) {
+        *err = errno;
+        return MF_PATH_UNREADABLE;
+    }
+    return MF_PATH_MISSING;
+}
+
 /*
  * Whether path exists, into *found: MTL_OK with *found 0 only when nothing
- * is there in any form (stat and lstat both say ENOENT).  Any other failure
- * of stat (no search permission on a folder, a symbolic link loop, a file
- * where a folder is expected...) and a symbolic link to a missing file are
- * refused, naming path, so that they never pass for "not there".
+ * is there in any form.  A path stat() cannot look at (no search permission
+ * on a folder, a symbolic link loop, a file where a folder is expected...)
+ * and a symbolic link to a missing file are refused, naming path, so that
+ * they never pass for "not there".
  */
 static mtl_status probe(const char *path, int *found)
 {
-    struct stat st;
+    struct stat sb;
+    int err;
 
     *found = 0;
-    if (stat(path, &st) == 0) {
+    switch (mf_path_look(path, &sb, &err)) {
+    case MF_PATH_FOUND:
         *found = 1;
         return MTL_OK;
-    }
-    if (errno != ENOENT)
-        return mtl_error_set(MTL_ERR_IO, "data: cannot read '%s': %s", path, strerror(errno));
-    if (lstat(path, &st) == 0)
+    case MF_PATH_MISSING:
+        return MTL_OK;
+    case MF_PATH_DANGLING:
         return mtl_error_set(MTL_ERR_DATA, "data: '%s' is a symbolic link to a missing file", path);
-    if (errno != ENOENT)
-        return mtl_error_set(MTL_ERR_IO, "data: cannot read '%s': %s", path, strerror(errno));
-    return MTL_OK;
+    default:
+        return mtl_error_set(MTL_ERR_IO, "data: cannot read '%s': %s", path, strerror(err));
+    }
 }
 
 /*
